@@ -1,0 +1,1 @@
+"""FastMix statistics: a plain library (no Qt), usable from scripts and notebooks."""

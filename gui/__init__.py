@@ -1,0 +1,1 @@
+"""Qt front end: widgets, item models and workers. It computes no statistics itself."""

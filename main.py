@@ -1,0 +1,36 @@
+"""FastMix Studio entry point.
+
+    python main.py                 open the app
+    python main.py --demo          open the bundled demo study (generated on first use)
+    python main.py fastmix ...     run FastMix headless (see ``fastmix --help``)
+    python main.py gate ...        gate FCS files headless (see ``gate --help``)
+    python main.py --self-test     headless end-to-end check (used by the bundle)
+"""
+from __future__ import annotations
+
+import sys
+
+SUBCOMMANDS = {
+    "fastmix": ("engine.cli", "main"),
+    "gate": ("gating.cli", "main"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        import importlib
+
+        module, func = SUBCOMMANDS[argv[0]]
+        return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
+    if "--self-test" in argv:
+        from engine.selftest import main as self_test
+
+        return int(self_test([a for a in argv if a != "--self-test"]) or 0)
+    from gui.app import main as gui_main
+
+    return int(gui_main(argv) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
