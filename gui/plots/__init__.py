@@ -1,0 +1,1 @@
+"""Plot widgets of the Gating tab: density images and gate ROIs (pyqtgraph)."""
