@@ -1,0 +1,186 @@
+"""ProjectModel: versioned JSON, relative paths, atomic saves, undo, autosave and recovery."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from engine.errors import InputError
+from gui import project_model as pm
+from gui.project_model import ProjectModel
+
+
+@pytest.fixture(autouse=True)
+def _user_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTMIX_STUDIO_DATA", str(tmp_path / "userdata"))
+
+
+def _project_with_files(tmp_path: Path) -> ProjectModel:
+    data = tmp_path / "data"
+    data.mkdir()
+    files = [data / f"s{i}.fcs" for i in range(3)]
+    for f in files:
+        f.write_bytes(b"FCS3.1")
+    model = ProjectModel()
+    assert model.add_fcs_files(files) == [f.as_posix() for f in files]  # absolute while unsaved
+    assert model.add_fcs_files(files[:1]) == []  # no duplicates
+    model.update_section("study", {"sheet_path": str(data / "sheet.csv"), "roles": {"age": "covariate"}})
+    model.update_section("analysis", {"trim": 0.5, "terms": ["Cell1", "Group"]})
+    return model
+
+
+def test_save_as_writes_relative_paths_and_reloads_identically(tmp_path, qtbot):
+    model = _project_with_files(tmp_path)
+    assert model.dirty
+    target = tmp_path / "proj" / "study.fmsproj"
+    with qtbot.waitSignal(model.path_changed):
+        model.save(target)
+    assert not model.dirty and model.path == target.resolve()
+    raw = json.loads(target.read_text(encoding="utf-8"))
+    assert raw["format"] == "fastmix-studio-project" and raw["version"] == 1
+    assert raw["fcs_files"] == ["../data/s0.fcs", "../data/s1.fcs", "../data/s2.fcs"]
+    assert raw["study"]["sheet_path"] == "../data/sheet.csv"
+    assert raw["study"]["roles"] == {"age": "covariate"}  # not a path: untouched
+    again = ProjectModel.load(target)
+    assert again.data == model.data
+    assert again.fcs_paths()[1] == (tmp_path / "data" / "s1.fcs").resolve()
+    # Save As elsewhere rebases the relative paths
+    model.save(tmp_path / "deeper" / "x" / "copy.fmsproj")
+    raw2 = json.loads((tmp_path / "deeper" / "x" / "copy.fmsproj").read_text())
+    assert raw2["fcs_files"][0] == "../../data/s0.fcs"
+    assert model.resolve(model.data["fcs_files"][0]) == (tmp_path / "data" / "s0.fcs").resolve()
+
+
+def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch):
+    model = _project_with_files(tmp_path)
+    target = tmp_path / "p.fmsproj"
+    model.save(target)
+    before = target.read_bytes()
+    model.update_section("analysis", {"trim": 0.9})
+
+    def dying_replace(src, dst):
+        raise OSError("killed during save")
+
+    monkeypatch.setattr(pm.os, "replace", dying_replace)
+    with pytest.raises(OSError):
+        model.save()
+    monkeypatch.undo()
+    assert target.read_bytes() == before
+    assert ProjectModel.load(target).section("analysis") == {"trim": 0.5, "terms": ["Cell1", "Group"]}
+    assert not [p for p in target.parent.iterdir() if p.name.endswith(".tmp")]  # temp file removed
+    assert model.dirty  # the user's change is still there, unsaved
+
+
+def test_partial_write_is_never_seen(tmp_path, monkeypatch):
+    target = tmp_path / "p.fmsproj"
+    pm.write_json_atomic({"a": 1}, target)
+
+    real_fsync = os.fsync
+
+    def crash(fd):
+        real_fsync(fd)
+        raise KeyboardInterrupt  # the process "dies" after the temp file is written
+    monkeypatch.setattr(pm.os, "fsync", crash)
+    with pytest.raises(KeyboardInterrupt):
+        pm.write_json_atomic({"a": 2, "big": list(range(1000))}, target)
+    monkeypatch.undo()
+    assert json.loads(target.read_text()) == {"a": 1}
+
+
+def test_bad_and_newer_files_give_clear_errors(tmp_path):
+    bad = tmp_path / "bad.fmsproj"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match=r"bad\.fmsproj: not valid JSON \(line 1"):
+        ProjectModel.load(bad)
+    newer = tmp_path / "newer.fmsproj"
+    newer.write_text(json.dumps({"format": "fastmix-studio-project", "version": 99}))
+    with pytest.raises(InputError, match="version 99 was written by a newer FastMix Studio"):
+        ProjectModel.load(newer)
+    other = tmp_path / "other.fmsproj"
+    other.write_text(json.dumps({"format": "something", "version": 1}))
+    with pytest.raises(InputError, match="not a FastMix Studio project"):
+        ProjectModel.load(other)
+    # an early file without version and with missing sections is migrated
+    old = tmp_path / "old.fmsproj"
+    old.write_text(json.dumps({"format": "fastmix-studio-project", "fcs_files": ["a.fcs"]}))
+    m = ProjectModel.load(old)
+    assert m.data["version"] == 1 and m.section("dafi") == {} and m.fcs_paths() == [tmp_path / "a.fcs"]
+
+
+def test_undo_redo_of_sections(qtbot):
+    model = ProjectModel()
+    seen = []
+    model.changed.connect(seen.append)
+    model.update_section("dafi", {"k": 100, "seed": 1}, undoable=True, text="DAFi settings")
+    model.update_section("dafi", {"k": 50, "seed": 1}, undoable=True)
+    assert model.section("dafi")["k"] == 50
+    assert model.undo_stack.undoText() == "Change dafi"
+    model.undo_stack.undo()
+    assert model.section("dafi") == {"k": 100, "seed": 1}
+    model.undo_stack.undo()
+    assert model.section("dafi") == {}
+    model.undo_stack.redo()
+    assert model.section("dafi") == {"k": 100, "seed": 1}
+    assert seen == ["dafi"] * 5
+    copy_ = model.section("dafi")
+    copy_["k"] = 7  # a copy: editing it does not change the project
+    assert model.section("dafi")["k"] == 100
+    with pytest.raises(KeyError):
+        model.section("nope")
+    with pytest.raises(TypeError):
+        model.update_section("analysis", {"x": object()})
+
+
+def test_runtime_attributes_emit(qtbot):
+    model = ProjectModel()
+    with qtbot.waitSignal(model.proportions_changed):
+        model.proportions = "df"
+    with qtbot.waitSignal(model.results_changed):
+        model.fit = "fit"
+    assert model.proportions == "df" and model.fit == "fit"
+
+
+def test_autosave_and_recovery_after_crash(tmp_path, qtbot):
+    model = _project_with_files(tmp_path)
+    target = tmp_path / "p.fmsproj"
+    model.save(target)
+    assert model.autosave() is None  # nothing unsaved: no recovery file
+    model.update_section("analysis", {"trim": 0.25})
+    rec = model.autosave()
+    assert rec == tmp_path / "p.fmsproj.recovery" and rec.is_file()
+    os.utime(rec, ns=(target.stat().st_mtime_ns + 10**9,) * 2)
+    # the process dies here (no clean shutdown); a new session finds the recovery file
+    fresh = ProjectModel.load(target)
+    assert fresh.section("analysis")["trim"] == 0.5
+    assert fresh.pending_recovery() == rec
+    fresh.recover()
+    assert fresh.section("analysis") == {"trim": 0.25}
+    assert fresh.dirty and fresh.path == target.resolve() and fresh.recovered_from == rec
+    assert fresh.fcs_paths() == model.fcs_paths()
+    fresh.save()
+    assert not rec.exists() and fresh.pending_recovery() is None
+    assert ProjectModel.load(target).section("analysis") == {"trim": 0.25}
+
+
+def test_unsaved_project_recovers_from_user_data_dir(tmp_path, qtbot):
+    model = ProjectModel()
+    model.update_section("dafi", {"k": 64})
+    rec = model.autosave()
+    assert rec == tmp_path / "userdata" / "recovery" / "untitled.fmsproj.recovery"
+    assert pm.pending_recovery(None) == rec
+    other = ProjectModel()
+    other.recover(rec)
+    assert other.section("dafi") == {"k": 64} and other.path is None
+    other.discard_recovery()
+    assert pm.pending_recovery(None) is None
+
+
+def test_timer_autosave(tmp_path, qtbot):
+    model = ProjectModel()
+    model.update_section("dafi", {"k": 3})
+    model.start_autosave(20)
+    qtbot.waitUntil(lambda: model.recovery_path().is_file(), timeout=3000)
+    model.stop_autosave()
+    assert json.loads(model.recovery_path().read_text())["dafi"] == {"k": 3}
