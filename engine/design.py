@@ -1,0 +1,152 @@
+"""FastMix design matrix: cell proportions, standardised covariates, interactions.
+
+Column names follow the R package: ``Cell1``, ``Group``, ``Cell1.Group``; interactions
+are covariate-major (all cells x covariate 1, then all cells x covariate 2, ...).
+Text covariates become indicator columns named ``<column>[<level>]`` for every level
+except the reference level (default: first level in sorted order).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import DesignError, InputError
+
+SINGULAR_TOL = 1e-7
+_HINT = "use --no-covariate-main (include_covariate_main=False) or fewer cell types"
+
+
+@dataclass(frozen=True)
+class Design:
+    """The n x L design shared by all genes (float64, no intercept)."""
+
+    X: np.ndarray
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]
+    samples: tuple[str, ...]
+    cells: tuple[str, ...]
+    covariates: tuple[str, ...]
+    center: dict = field(default_factory=dict)
+    scale: dict = field(default_factory=dict)
+    notices: tuple[str, ...] = ()
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The design as a DataFrame (samples x names)."""
+        return pd.DataFrame(self.X, index=list(self.samples), columns=list(self.names))
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+
+
+def encode_covariates(covariates: pd.DataFrame, reference: dict[str, str] | None = None
+                      ) -> tuple[pd.DataFrame, list[str]]:
+    """Numeric covariates; text columns -> indicators ``<col>[<level>]``.
+
+    ``reference`` maps a text column to its reference level (default: first sorted
+    level). Columns with a single level are dropped with a notice. Missing values
+    raise :class:`InputError` naming the column and row.
+    """
+    reference = dict(reference or {})
+    notices: list[str] = []
+    out: dict[str, np.ndarray] = {}
+    for col in covariates.columns:
+        s = covariates[col]
+        name = str(col)
+        na = s.isna().to_numpy()
+        if na.any():
+            row = covariates.index[int(np.argmax(na))]
+            raise InputError("missing value in covariate", column=name, row=str(row))
+        if _is_numeric(s):
+            out[name] = s.to_numpy(dtype=np.float64)
+            continue
+        vals = s.astype(str).str.strip()
+        levels = sorted(vals.unique())
+        if len(levels) < 2:
+            notices.append(f"covariate '{name}' has a single level '{levels[0]}' and was dropped")
+            continue
+        ref = reference.get(name, levels[0])
+        if ref not in levels:
+            raise InputError(f"reference level '{ref}' not found (levels: {', '.join(levels)})",
+                             column=name)
+        notices.append(f"covariate '{name}' is categorical; reference level '{ref}'")
+        v = vals.to_numpy()
+        for lev in levels:
+            if lev != ref:
+                out[f"{name}[{lev}]"] = (v == lev).astype(np.float64)
+    frame = pd.DataFrame(out, index=covariates.index) if out else pd.DataFrame(index=covariates.index)
+    return frame, notices
+
+
+def check_rank(X: np.ndarray, names: tuple[str, ...] | list[str]) -> None:
+    """Raise :class:`DesignError` if X has fewer rows than columns or is (nearly) singular,
+    naming the columns involved in the null space."""
+    n, L = X.shape
+    if n < L:
+        raise DesignError(f"{n} samples but {L} design terms: need at least as many samples as terms",
+                          columns=list(names), hint=_HINT)
+    u, s, vt = np.linalg.svd(X, full_matrices=False)
+    if s.min() < SINGULAR_TOL:
+        null = vt[s < SINGULAR_TOL]
+        involved = np.any(np.abs(null) > 1e-3, axis=0)
+        cols = [nm for nm, f in zip(names, involved) if f]
+        raise DesignError(f"design matrix is singular (smallest singular value {s.min():.3g})",
+                          columns=cols, hint=_HINT)
+
+
+def build_design(proportions: pd.DataFrame, covariates: pd.DataFrame | None = None, *,
+                 include_covariate_main: bool = True, reference: dict[str, str] | None = None,
+                 check: bool = True) -> Design:
+    """Build the FastMix design; samples are the rows of ``proportions``.
+
+    ``covariates`` rows are aligned to ``proportions`` by ID. Covariates are centred and
+    divided by their sample SD (n-1); proportions are used raw.
+    """
+    props = proportions.astype(np.float64)
+    samples = tuple(str(s) for s in props.index)
+    cells = tuple(str(c) for c in props.columns)
+    P = props.to_numpy(dtype=np.float64)
+    notices: list[str] = []
+    cov_names: tuple[str, ...] = ()
+    center: dict = {}
+    scale: dict = {}
+    Zs = np.zeros((P.shape[0], 0))
+    if covariates is not None and covariates.shape[1] > 0:
+        cv = covariates.copy()
+        cv.index = [str(i) for i in cv.index]
+        missing = [s for s in samples if s not in cv.index]
+        if missing:
+            raise InputError(f"covariates missing for samples: {', '.join(missing[:5])}")
+        cv = cv.loc[list(samples)]
+        enc, notices = encode_covariates(cv, reference)
+        cov_names = tuple(enc.columns)
+        raw = enc.to_numpy(dtype=np.float64)
+        mu = raw.mean(axis=0)
+        sd = raw.std(axis=0, ddof=1) if raw.shape[0] > 1 else np.zeros(raw.shape[1])
+        const = [c for c, v in zip(cov_names, sd) if not v > 0]
+        if const:
+            raise DesignError("covariate is constant across samples", columns=const,
+                              hint="remove the column or check the sample sheet")
+        Zs = (raw - mu) / sd
+        center = dict(zip(cov_names, mu.tolist()))
+        scale = dict(zip(cov_names, sd.tolist()))
+    blocks = [P]
+    names = list(cells)
+    kinds = ["cell"] * len(cells)
+    if include_covariate_main and Zs.shape[1]:
+        blocks.append(Zs)
+        names += list(cov_names)
+        kinds += ["covariate"] * len(cov_names)
+    if Zs.shape[1]:
+        inter = (Zs[:, :, None] * P[:, None, :]).reshape(P.shape[0], -1)  # covariate-major
+        blocks.append(inter)
+        names += [f"{c}.{v}" for v in cov_names for c in cells]
+        kinds += ["interaction"] * (len(cells) * len(cov_names))
+    X = np.ascontiguousarray(np.hstack(blocks), dtype=np.float64)
+    if check:
+        check_rank(X, names)
+    return Design(X=X, names=tuple(names), kinds=tuple(kinds), samples=samples, cells=cells,
+                  covariates=cov_names, center=center, scale=scale, notices=tuple(notices))

@@ -1,0 +1,371 @@
+"""FastMix moment-based linear mixed model (spec: FastMix R package 0.2.5).
+
+All genes share one design, so every X-only quantity is computed once and the
+per-gene work is a handful of (m x n)(n x L) matrix products: no loop over genes.
+:func:`fit_arrays` is the array-level fitter (checked against R); :class:`FastMix` is the
+estimator that matches samples by ID, builds the design and wraps the results.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .design import Design, build_design, check_rank
+from .detect import informative_gmm, informative_shapiro
+from .errors import DesignError, InputError
+from .linalg import rhalfinv, rsolve, sym_sqrt
+from .matching import match_samples
+from .multitest import bh_adjust
+from .progress import ProgressCallback, report
+from .results import FastMixResults
+from .robust import robust_mean
+
+_STAGES = ("ols", "moments", "initial fit", "detect", "trim", "final fit", "tests")
+
+
+def truncation_lambda(d: int, trim: float) -> float:
+    """Closed-form truncated chi-square correction: (1-trim) / F_{d+2}(q_{d}(1-trim))."""
+    qt = stats.chi2.ppf(1.0 - trim, d)
+    return float((1.0 - trim) / stats.chi2.cdf(qt, d + 2))
+
+
+def _gls_eblup(Y, X, sigma2, D, keep, bias_term, independent):
+    """GLS fixed effects over the kept genes + EBLUPs and their variance (spec §5)."""
+    m, n = Y.shape
+    L = X.shape[1]
+    q = L
+    if independent:
+        dd = np.maximum(np.diag(D), sigma2 / 100.0)
+        A = np.diag(np.sqrt(dd))
+        D_used = np.diag(dd)
+    else:
+        A, D_used = sym_sqrt(D, floor=sigma2 / 100.0)
+    Z = X
+    Zs = Z @ A
+    lam = 1.0 / sigma2
+    ZZ = Zs.T @ Zs
+    C = np.linalg.inv(np.eye(q) + lam * ZZ)
+    XZ = X.T @ Zs
+    M = X.T @ X - lam * XZ @ C @ XZ.T
+    nk = m if keep is None else int(keep.sum())
+    ybar = Y.mean(axis=0) if keep is None else Y[keep].mean(axis=0)
+    sigma_beta = sigma2 * np.linalg.inv(nk * M)
+    rhs = nk * (X.T @ ybar - lam * XZ @ C @ (Zs.T @ ybar))
+    beta = lam * sigma_beta @ rhs
+    beta = beta + bias_term
+    R = Y - X @ beta  # broadcasts over genes (m x n)
+    Rs = R @ Zs
+    K = lam * A @ (np.eye(q) - lam * ZZ @ C)
+    blup = Rs @ K.T
+    H = np.linalg.inv(ZZ + sigma2 * np.eye(q))
+    V = A @ ZZ @ H @ A - A @ H @ XZ.T @ sigma_beta @ XZ @ H @ A
+    V = (V + V.T) / 2.0
+    Vinv = rsolve(V)
+    eta = np.einsum("ij,jk,ik->i", blup, Vinv, blup)
+    eta2 = blup @ rhalfinv(V)
+    eta3 = blup / np.sqrt(np.diag(V))
+    return dict(beta=beta, sigma_beta=sigma_beta, blup=blup, var_blup=V, eta=eta, eta2=eta2,
+                eta3=eta3, D_used=D_used)
+
+
+def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
+               independent: bool = False, detector: str = "gmm", bias: int = 2,
+               lambda_override: float | None = None, df_method: str = "r",
+               progress: ProgressCallback | None = None) -> dict:
+    """Fit FastMix on arrays: ``Y`` (m genes x n samples), ``X`` (n x L), all terms random.
+
+    Returns a dict of numpy results (keys documented in :class:`FastMix`).
+    """
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name, i):
+        nonlocal t0
+        now = time.perf_counter()
+        timings[name] = now - t0
+        t0 = now
+        report(progress, i, len(_STAGES), name)
+
+    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    m, n = Y.shape
+    L = X.shape[1]
+    names = tuple(names) if names is not None else tuple(f"X{i + 1}" for i in range(L))
+    if X.shape[0] != n:
+        raise DesignError(f"design has {X.shape[0]} rows but expression has {n} samples")
+    if not 0.0 <= trim < 1.0:
+        raise ValueError("trim must be in [0, 1)")
+    if detector not in ("gmm", "shapiro"):
+        raise ValueError("detector must be 'gmm' or 'shapiro'")
+    if df_method not in ("r", "satterthwaite"):
+        raise ValueError("df_method must be 'r' or 'satterthwaite'")
+    check_rank(X, names)
+    d_res = n - L
+    if d_res < 1:
+        raise DesignError(f"{n} samples leave no residual degrees of freedom for {L} terms",
+                          columns=list(names))
+    report(progress, 0, len(_STAGES), "start")
+    # 4.1-4.2 per-gene OLS, pooled sigma2, deviations
+    XtX_inv = np.linalg.inv(X.T @ X)
+    proj = X @ XtX_inv  # n x L
+    bhat = Y @ proj  # m x L
+    resid = Y - bhat @ X.T
+    rss = np.einsum("ij,ij->i", resid, resid)
+    del resid
+    sigma2 = float(np.median(rss) / (d_res * (1.0 - 2.0 / (9.0 * d_res)) ** 3))
+    beta_ols = bhat.mean(axis=0)
+    B = bhat - beta_ols
+    G = rsolve(X.T @ X)
+    se_ols = np.sqrt(np.outer(rss / d_res, np.diag(XtX_inv)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_ols = bhat / se_ols
+    ols_p = 2.0 * stats.t.sf(np.abs(t_ols), d_res)
+    lap("ols", 1)
+    # 4.3-4.5 moments
+    S = np.cov(B, rowvar=False, ddof=1).reshape(L, L)
+    D0 = S - sigma2 * G
+    V0 = D0 + sigma2 * G
+    norm_B = B @ rhalfinv(V0)
+    rr0 = robust_mean(B, V0, trim=0.5, tol=1e-3, max_iter=10)
+    bias0 = rr0.mu_est if bias in (1, 2) else np.zeros(L)
+    lap("moments", 2)
+    fit0 = _gls_eblup(Y, X, sigma2, D0, None, bias0, independent)
+    lap("initial fit", 3)
+    d_diag = np.diag(D0)
+    if detector == "gmm":
+        informative = informative_gmm(fit0["eta3"], d_diag)
+    else:
+        informative = informative_shapiro(fit0["eta2"], d_diag)
+    lap("detect", 4)
+    dtrim = int(informative.sum())
+    keep = None
+    lam_t = np.nan
+    chi = np.full(m, np.nan)
+    if dtrim > 0 and trim > 0:
+        chi = np.einsum("ij,ij->i", norm_B[:, informative], norm_B[:, informative])
+        nkeep = int(np.floor(m * (1.0 - trim)))
+        cut = np.partition(chi, nkeep - 1)[nkeep - 1]
+        keep = chi <= cut
+        lam_t = float(lambda_override) if lambda_override is not None else truncation_lambda(dtrim, trim)
+        coef = np.ones(L)
+        coef[informative] = lam_t * norm_B[keep][:, informative].var(axis=0, ddof=1)
+        S1 = S.copy()
+        S1[np.diag_indices(L)] *= coef
+        D_ref = S1 - sigma2 * G
+        rr1 = robust_mean(B, D_ref + sigma2 * G, trim=0.5, tol=1e-3, max_iter=10)
+        if bias == 2:
+            bias_term = np.where(informative, rr1.mu_est, 0.0)
+            v_infl = np.where(informative, rr1.v_inflation, 1.0)
+        elif bias == 1:
+            bias_term = rr1.mu_est
+            v_infl = np.full(L, rr1.v_inflation)
+        else:
+            bias_term, v_infl = np.zeros(L), np.ones(L)
+    else:
+        D_ref = D0
+        bias_term, v_infl = np.zeros(L), np.ones(L)
+    lap("trim", 5)
+    fit = _gls_eblup(Y, X, sigma2, D_ref, keep, bias_term, independent)
+    lap("final fit", 6)
+    beta = fit["beta"]
+    sb = fit["sigma_beta"]
+    tstat = beta / np.sqrt(np.diag(sb)) / np.sqrt(v_infl)
+    if df_method == "r":
+        df = np.full(L, float(min(m, n) - L - 1))
+    else:
+        nk = m if keep is None else int(keep.sum())
+        a1 = np.maximum(np.diag(fit["D_used"]), 0.0) / nk
+        a2 = sigma2 * np.diag(G) / nk
+        df = (a1 + a2) ** 2 / (a1 ** 2 / max(nk - 1, 1) + a2 ** 2 / (nk * d_res))
+    p_fixed = 2.0 * stats.t.sf(np.abs(tstat), df)
+    quasi_p = 2.0 * stats.norm.sf(np.abs(fit["eta2"]))
+    overall_p = stats.chi2.sf(fit["eta"], L)
+    coef_mat = beta + fit["blup"]
+    fitted = coef_mat @ X.T
+    out = dict(
+        names=names, sigma2=sigma2, rss=rss, bhat=bhat, beta_ols=beta_ols, ols_deviation=B,
+        ols_p=ols_p, ols_fdr=bh_adjust(ols_p), D_initial=D0, eta3_initial=fit0["eta3"],
+        rr0=rr0, informative=informative, trim_df=dtrim, lambda_=lam_t, chi=chi,
+        kept=keep, kept_genes=(m if keep is None else int(keep.sum())), D_refit=D_ref,
+        bias_term=bias_term, v_inflation=v_infl, D=fit["D_used"], beta=beta, sigma_beta=sb,
+        t=tstat, df=df, p_fixed=p_fixed, p_fixed_adj=bh_adjust(p_fixed), blup=fit["blup"],
+        coef=coef_mat, var_eblup=fit["var_blup"], eta=fit["eta"], eta2=fit["eta2"],
+        quasi_p=quasi_p, quasi_fdr=bh_adjust(quasi_p), overall_p=overall_p, fitted=fitted,
+    )
+    lap("tests", 7)
+    out["timings"] = timings
+    return out
+
+
+def _as_percent(props: pd.DataFrame) -> bool:
+    """True when rows look like percentages (row sums near 100, values above 1)."""
+    sums = props.sum(axis=1).to_numpy()
+    return bool(np.nanmax(props.to_numpy()) > 1.0 and 50.0 <= np.median(sums) <= 150.0)
+
+
+class FastMix:
+    """FastMix estimator: cell type-specific DEGs from bulk expression and proportions.
+
+    Parameters follow the R package defaults (trim=0.5, mixture detector, bias=2,
+    df rule ``min(m, n) - L - 1``). ``fit`` matches samples by ID and returns ``self``.
+    """
+
+    def __init__(self, *, trim: float = 0.5, independent: bool = False, detector: str = "gmm",
+                 include_covariate_main: bool = True, bias: int = 2,
+                 lambda_override: float | None = None, df_method: str = "r",
+                 random_state: int = 0) -> None:
+        self.trim = trim
+        self.independent = independent
+        self.detector = detector
+        self.include_covariate_main = include_covariate_main
+        self.bias = bias
+        self.lambda_override = lambda_override
+        self.df_method = df_method
+        self.random_state = random_state
+
+    def get_params(self) -> dict:
+        """Constructor parameters (scikit-learn style)."""
+        return {k: getattr(self, k) for k in ("trim", "independent", "detector",
+                                              "include_covariate_main", "bias",
+                                              "lambda_override", "df_method", "random_state")}
+
+    def __repr__(self) -> str:
+        return "FastMix(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+
+    def fit(self, expression: pd.DataFrame, proportions: pd.DataFrame,
+            covariates: pd.DataFrame | None = None, *, reference: dict | None = None,
+            sample_cov=None, weights: pd.Series | None = None, subject: pd.Series | None = None,
+            progress: ProgressCallback | None = None) -> "FastMix":
+        """Fit on expression (genes x samples), proportions and covariates (samples x ...)."""
+        from .weights import get_rho, get_sigma, whitening
+
+        notices: list[str] = []
+        expr = expression.copy()
+        expr.columns = [str(c) for c in expr.columns]
+        expr.index = [str(i) for i in expr.index]
+        props = proportions.copy()
+        props.index = [str(i) for i in props.index]
+        props.columns = [str(c) for c in props.columns]
+        ids = dict(proportions=list(props.index), expression=list(expr.columns))
+        cov = None
+        if covariates is not None and covariates.shape[1] > 0:
+            cov = covariates.copy()
+            cov.index = [str(i) for i in cov.index]
+            ids["covariates"] = list(cov.index)
+        extra_inputs = {"weights": weights, "subject": subject}
+        for nm, s in extra_inputs.items():
+            if s is not None:
+                ids[nm] = [str(i) for i in s.index]
+        if isinstance(sample_cov, pd.DataFrame):
+            ids["sample_cov"] = [str(i) for i in sample_cov.index]
+        for nm, lst in ids.items():
+            dup = pd.Index(lst)[pd.Index(lst).duplicated()]
+            if len(dup):
+                raise InputError(f"duplicate sample ID '{dup[0]}'", column=None, file=nm)
+        match = match_samples(**ids)
+        self.match_ = match
+        samples = list(match.common)
+        if len(samples) == 0:
+            raise InputError("no sample IDs in common between the inputs", hint=match.summary())
+        if not match.ok:
+            notices.append(match.summary())
+        props = props.loc[samples]
+        num = props.apply(pd.to_numeric, errors="coerce")
+        bad = num.isna().to_numpy()
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise InputError("proportion is missing or not a number", file="proportions",
+                             column=props.columns[c], row=samples[r])
+        props = num.astype(np.float64)
+        if _as_percent(props):
+            props = props / 100.0
+            notices.append("proportions look like percentages (rows sum to about 100); divided by 100")
+        Ydf = expr[samples]
+        Y = Ydf.to_numpy(dtype=np.float64)
+        if not np.isfinite(Y).all():
+            r, c = np.argwhere(~np.isfinite(Y))[0]
+            raise InputError("expression value is missing or not finite", file="expression",
+                             column=samples[c], row=Ydf.index[r])
+        if cov is not None:
+            cov = cov.loc[samples]
+        design = build_design(props, cov, include_covariate_main=self.include_covariate_main,
+                              reference=reference, check=False)
+        notices.extend(design.notices)
+        X = design.X
+        sigma = None
+        if sample_cov is not None:
+            sigma = (sample_cov.loc[samples, samples].to_numpy(dtype=np.float64)
+                     if isinstance(sample_cov, pd.DataFrame) else np.asarray(sample_cov, dtype=np.float64))
+            if sigma.shape != (len(samples), len(samples)):
+                raise InputError(f"sample covariance must be {len(samples)} x {len(samples)}")
+        if weights is not None:
+            w = weights.copy()
+            w.index = [str(i) for i in w.index]
+            w = w.loc[samples].to_numpy(dtype=np.float64)
+            if not np.all(w > 0):
+                raise InputError("weights must be positive", file="weights")
+            dw = np.diag(1.0 / w)
+            sigma = dw if sigma is None else np.sqrt(dw) @ sigma @ np.sqrt(dw)
+        self.rho_ = None
+        if subject is not None:
+            sj = subject.copy()
+            sj.index = [str(i) for i in sj.index]
+            sj = sj.loc[samples].astype(str).to_numpy()
+            self.rho_ = get_rho(Y.T, X, sj)
+            sigma_s = get_sigma(sj, self.rho_)
+            notices.append(f"repeated measures: within-subject correlation rho = {self.rho_:.3f}")
+            sigma = sigma_s if sigma is None else np.sqrt(sigma) @ sigma_s @ np.sqrt(sigma)
+        if sigma is not None:
+            W = whitening(sigma)
+            X = W @ X
+            Y = Y @ W
+        res = fit_arrays(Y, X, design.names, trim=self.trim, independent=self.independent,
+                         detector=self.detector, bias=self.bias,
+                         lambda_override=self.lambda_override, df_method=self.df_method,
+                         progress=progress)
+        self._store(res, design, list(Ydf.index), samples, notices)
+        return self
+
+    def _store(self, res: dict, design: Design, genes: list, samples: list, notices: list) -> None:
+        names = list(design.names)
+        gm = lambda a: pd.DataFrame(a, index=genes, columns=names)  # noqa: E731
+        tm = lambda a: pd.DataFrame(a, index=names, columns=names)  # noqa: E731
+        self.design_ = design
+        self.notices_ = notices
+        self.sigma2_ = res["sigma2"]
+        self.D_initial_ = tm(res["D_initial"])
+        self.D_ = tm(res["D"])
+        self.sigma_beta_ = tm(res["sigma_beta"])
+        fe = pd.DataFrame({"estimate": res["beta"], "std_error": np.sqrt(np.diag(res["sigma_beta"]) * res["v_inflation"]),
+                           "t": res["t"], "df": res["df"], "p_value": res["p_fixed"],
+                           "p_adj": res["p_fixed_adj"]}, index=pd.Index(names, name="term"))
+        self.fixed_effects_ = fe
+        self.coef_ = gm(res["coef"])
+        self.random_effects_ = gm(res["blup"])
+        self.quasi_p_ = gm(res["quasi_p"])
+        self.quasi_fdr_ = gm(res["quasi_fdr"])
+        self.ols_p_ = gm(res["ols_p"])
+        self.ols_fdr_ = gm(res["ols_fdr"])
+        self.overall_stat_ = pd.Series(res["eta"], index=genes, name="overall_stat")
+        self.overall_p_ = pd.Series(res["overall_p"], index=genes, name="overall_p")
+        self.informative_ = pd.Series(res["informative"], index=names, name="informative")
+        self.kept_genes_ = int(res["kept_genes"])
+        self.lambda_ = res["lambda_"]
+        self.var_eblup_ = tm(res["var_eblup"])
+        self.fitted_ = pd.DataFrame(res["fitted"], index=genes, columns=samples)
+        self.timings_ = res["timings"]
+        params = self.get_params()
+        params.update(n_genes=len(genes), n_samples=len(samples), lambda_=res["lambda_"],
+                      sigma2=res["sigma2"])
+        self.results_ = FastMixResults(
+            terms=tuple(names), term_kinds=dict(zip(names, design.kinds)), coef=self.coef_,
+            random_effects=self.random_effects_, quasi_p=self.quasi_p_, quasi_fdr=self.quasi_fdr_,
+            ols_p=self.ols_p_, ols_fdr=self.ols_fdr_,
+            fixed_effects=fe.reset_index()[["term", "estimate", "std_error", "t", "df", "p_value", "p_adj"]],
+            covariance=self.D_, parameters=params,
+            informative_terms=[t for t, f in zip(names, res["informative"]) if f],
+            kept_genes=self.kept_genes_, sigma2=self.sigma2_, overall_stat=self.overall_stat_,
+            overall_p=self.overall_p_, notices=tuple(notices))
