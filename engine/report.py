@@ -1,0 +1,212 @@
+"""Run report: what went in (SHA-256 of every input), with which settings and software, what came out.
+
+The report makes a run reproducible and auditable; it is written as JSON (machine
+readable) and as a self-contained, escaped HTML page.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import html
+import json
+import math
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.export import atomic_path
+
+__all__ = ["app_version", "library_versions", "sha256_file", "jsonable", "build_run_report",
+           "write_report_json", "write_report_html"]
+
+APP_NAME = "FastMix Studio"
+_DISTRIBUTIONS = {"numpy": "numpy", "scipy": "scipy", "pandas": "pandas", "sklearn": "scikit-learn",
+                  "flowio": "flowio", "flowutils": "flowutils", "openpyxl": "openpyxl"}
+
+
+def app_version() -> str:
+    """Version of the installed ``fastmix-studio`` distribution (``0.1.0`` when run from source)."""
+    try:
+        return metadata.version("fastmix-studio")
+    except metadata.PackageNotFoundError:
+        return "0.1.0"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the numerical libraries and of Python."""
+    out = {}
+    for key, dist in _DISTRIBUTIONS.items():
+        try:
+            out[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            module = sys.modules.get(key)
+            out[key] = getattr(module, "__version__", "not installed") if module else "not installed"
+    out["python"] = platform.python_version()
+    return out
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy/pandas/Path/set values to plain JSON types (non-finite floats -> None)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return [jsonable(v) for v in items]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, pd.Series):
+        return jsonable(value.to_dict())
+    if isinstance(value, pd.DataFrame):
+        return {str(i): jsonable(row) for i, row in value.to_dict(orient="index").items()}
+    if isinstance(value, os.PathLike):
+        return str(value)
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _get(obj, *names, default=None):
+    for name in names:
+        if obj is not None and hasattr(obj, name):
+            try:
+                v = getattr(obj, name)
+            except Exception:  # noqa: BLE001 - a missing lazy attribute must not break the report
+                continue
+            if v is not None:
+                return v
+    return default
+
+
+def build_run_report(inputs: dict[str, "str | os.PathLike | pd.DataFrame | None"], parameters: dict,
+                     results=None, timings: dict | None = None) -> dict:
+    """Report dict: inputs (name, file, SHA-256, size), parameters, versions, UTC date, results summary.
+
+    ``results`` may be a fitted ``FastMix`` or its ``FastMixResults``; informative terms,
+    kept-gene count, lambda and sigma^2 are taken from whichever attributes exist.
+    """
+    files = []
+    for role, path in inputs.items():
+        if path is None:
+            continue
+        if isinstance(path, (pd.DataFrame, pd.Series)):  # in-memory table (e.g. gated proportions)
+            text = path.to_csv(float_format="%.17g", lineterminator="\n").encode("utf-8")
+            files.append({"role": role, "file": path.attrs.get("file"), "path": None,
+                          "sha256": hashlib.sha256(text).hexdigest(), "bytes": len(text),
+                          "note": "in-memory table, hashed as CSV"})
+            continue
+        p = Path(path)
+        entry = {"role": role, "file": p.name, "path": str(p)}
+        if p.is_file():
+            entry["sha256"] = sha256_file(p)
+            entry["bytes"] = p.stat().st_size
+        else:
+            entry["sha256"] = None
+            entry["note"] = "not a file"
+        files.append(entry)
+    report: dict[str, Any] = {
+        "app": {"name": APP_NAME, "version": app_version()},
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "platform": platform.platform(),
+        "libraries": library_versions(),
+        "inputs": files,
+        "parameters": jsonable(dict(parameters)),
+    }
+    if results is not None:
+        model_results = _get(results, "results_", default=results)
+        summary: dict[str, Any] = {
+            "terms": jsonable(list(_get(model_results, "terms", default=[]))),
+            "informative_terms": jsonable(list(_get(model_results, "informative_terms", default=[]))),
+            "kept_genes": jsonable(_get(results, "kept_genes_", "kept_genes")),
+            "sigma2": jsonable(_get(results, "sigma2_", "sigma2")),
+        }
+        if not summary["informative_terms"]:
+            informative = _get(results, "informative_")
+            if isinstance(informative, pd.Series):
+                summary["informative_terms"] = [str(k) for k, v in informative.items() if bool(v)]
+        lam = _get(results, "lambda_")
+        if lam is not None:
+            summary["lambda"] = jsonable(lam)
+        genes = _get(results, "coef_")
+        if isinstance(genes, pd.DataFrame):
+            summary["genes"] = int(genes.shape[0])
+        design = _get(results, "design_")
+        if design is not None and hasattr(design, "samples"):
+            summary["samples"] = len(design.samples)
+        notices = _get(results, "notices_")
+        if notices:
+            summary["notices"] = jsonable(list(notices))
+        report["results"] = summary
+        if timings is None:
+            timings = _get(results, "timings_")
+    if timings:
+        report["timings_s"] = jsonable(dict(timings))
+    return report
+
+
+def write_report_json(report: dict, path: str | os.PathLike) -> Path:
+    """Atomic, pretty-printed UTF-8 JSON."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(jsonable(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return Path(path)
+
+
+def _html_value(value: Any) -> str:
+    if isinstance(value, dict):
+        rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_html_value(v)}</td></tr>"
+                       for k, v in value.items())
+        return f"<table>{rows}</table>"
+    if isinstance(value, list):
+        if value and all(isinstance(v, dict) for v in value):
+            keys = list(dict.fromkeys(k for v in value for k in v))
+            head = "".join(f"<th>{html.escape(str(k))}</th>" for k in keys)
+            body = "".join("<tr>" + "".join(f"<td>{_html_value(v.get(k, ''))}</td>" for k in keys) + "</tr>"
+                           for v in value)
+            return f"<table><tr>{head}</tr>{body}</table>"
+        return html.escape(", ".join(str(v) for v in value)) if value else "<em>none</em>"
+    if value is None:
+        return "<em>n/a</em>"
+    if isinstance(value, float):
+        return html.escape(f"{value:.6g}")
+    return html.escape(str(value))
+
+
+def write_report_html(report: dict, path: str | os.PathLike) -> Path:
+    """Self-contained HTML page (inline CSS, every value escaped)."""
+    report = jsonable(report)
+    title = f"{APP_NAME} run report"
+    sections = "".join(f"<h2>{html.escape(str(k).replace('_', ' ').capitalize())}</h2>{_html_value(v)}"
+                       for k, v in report.items())
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title><style>"
+        "body{font-family:sans-serif;margin:2em;max-width:70em}"
+        "table{border-collapse:collapse;margin:.3em 0}th,td{border:1px solid #bbb;padding:.2em .5em;"
+        "text-align:left;vertical-align:top}th{background:#f0f0f0}"
+        "</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>{sections}</body></html>\n"
+    )
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return Path(path)
