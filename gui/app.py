@@ -1,20 +1,61 @@
-"""Start the Qt application."""
+"""Start the Qt application: ``python main.py [--demo] [project.fmsproj]``.
+
+``FASTMIX_STUDIO_STARTUP_PROBE=1`` makes the app print ``first-shown <epoch seconds>`` when the
+window is first shown and painted, then quit (used by ``benchmarks/bench_startup.py``).
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="FastMixStudio")
-    parser.add_argument("--demo", action="store_true", help="open the demo study")
+    parser.add_argument("--demo", action="store_true", help="open the demo study (generated on first use)")
+    parser.add_argument("project", nargs="?", help="a .fmsproj project file to open")
     args, qt_args = parser.parse_known_args(argv)
 
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from gui import settings as st
     from gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
-    window = MainWindow()
+    app.setOrganizationName(st.ORGANISATION)
+    app.setApplicationName(st.APPLICATION)
+    probe = os.environ.get("FASTMIX_STUDIO_STARTUP_PROBE") == "1"
+    window = MainWindow(interactive=not probe)
+
+    if probe:
+        def _report() -> None:
+            window.repaint()  # make sure the first frame is painted before timing it
+            print(f"first-shown {time.time():.6f}", flush=True)
+            app.quit()
+
+        window.first_shown.connect(_report)
+
     window.show()
+
+    def _open_initial() -> None:
+        path = args.project
+        if args.demo:
+            from engine.demo import ensure_demo_study
+
+            try:
+                path = str(ensure_demo_study())
+            except Exception as exc:
+                from gui.workers import one_line_error
+
+                window.show_error(f"Could not create the demo study: {one_line_error(exc)}")
+                return
+        if path:
+            window.open_project(path)
+        else:
+            window.offer_recovery()  # autosave of an unsaved project from a crashed session
+
+    if not probe:
+        QTimer.singleShot(0, _open_initial)
     return app.exec()

@@ -6,7 +6,8 @@ it back with :meth:`ProjectModel.update_section`, which emits ``changed(section)
 project dirty and, when asked, pushes an undoable command onto ``project.undo_stack``.
 
 Runtime state is not saved: ``strategy`` (GatingStrategy), ``samples`` (name -> Sample or the
-error string of a file that could not be read), ``proportions`` (DataFrame samples x populations;
+error string of a file that could not be read; :meth:`set_samples` emits ``samples_changed``),
+``proportions`` (DataFrame samples x populations;
 assigning it emits ``proportions_changed``) and ``fit`` (fitted FastMix; assigning emits
 ``results_changed``).
 
@@ -219,6 +220,7 @@ class ProjectModel(QObject):
     proportions_changed = Signal()
     results_changed = Signal()
     path_changed = Signal()
+    samples_changed = Signal()
     dirty_changed = Signal(bool)
     saved = Signal(str)
 
@@ -258,6 +260,11 @@ class ProjectModel(QObject):
     def fit(self, value) -> None:
         self._fit = value
         self.results_changed.emit()
+
+    def set_samples(self, samples: dict) -> None:
+        """Merge loaded samples (name -> Sample or error text); emits ``samples_changed``."""
+        self.samples.update(samples)
+        self.samples_changed.emit()
 
     def _build_strategy(self) -> None:
         """Rebuild the runtime GatingStrategy from the ``strategy`` section (None if empty)."""

@@ -28,7 +28,9 @@ def test_engine_and_gating_never_import_qt():
     assert out.stdout.strip() == "", f"Qt loaded by engine/gating: {out.stdout.strip()}"
 
 
-def test_main_window_has_pipeline_tabs(qtbot):
+def test_main_window_has_pipeline_tabs(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTMIX_STUDIO_SETTINGS", str(tmp_path / "settings.ini"))  # never the user's home
+    monkeypatch.setenv("FASTMIX_STUDIO_DATA", str(tmp_path / "data"))
     from gui.main_window import MainWindow
 
     win = MainWindow()

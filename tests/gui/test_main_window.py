@@ -1,0 +1,208 @@
+"""The shell driven as a person would: menus, Save As / reopen, recent files, errors, recovery."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QLabel
+
+from engine.progress import report
+from gui import project_model as pm
+from gui import settings as st
+from gui.main_window import MainWindow
+from gui.workers import Worker
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTMIX_STUDIO_DATA", str(tmp_path / "userdata"))
+    return tmp_path
+
+
+def _window(qtbot, env, **kw) -> MainWindow:
+    win = MainWindow(settings=st.make_settings(env / "settings.ini"), interactive=False, **kw)
+    qtbot.addWidget(win)
+    return win
+
+
+def _write_fcs(path: Path, n: int = 500, seed: int = 0) -> np.ndarray:
+    import flowio
+
+    rng = np.random.default_rng(seed)
+    events = rng.normal(1000, 100, size=(n, 3)).astype(np.float32)
+    with open(path, "wb") as fh:
+        flowio.create_fcs(fh, events.ravel(), ["FSC-A", "SSC-A", "FL1-A"], opt_channel_names=["", "", "CD3"])
+    return events
+
+
+def _menu_texts(menu) -> list[str]:
+    return [a.text().replace("&", "") for a in menu.actions() if not a.isSeparator()]
+
+
+def test_tabs_menus_and_about(qtbot, env):
+    win = _window(qtbot, env)
+    assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == ["Gating", "Study", "Analysis", "Results"]
+    assert [m.title().replace("&", "") for m in (win.file_menu, win.edit_menu, win.help_menu)] == ["File", "Edit", "Help"]
+    file_items = _menu_texts(win.file_menu)
+    for item in ("New project", "Open project…", "Open Recent", "Save", "Save As…", "Import FCS folder…",
+                 "Import Gating-ML / FlowJo workspace…", "Export Gating-ML…", "Quit"):
+        assert item in file_items
+    assert _menu_texts(win.edit_menu)[:2] == ["Undo", "Redo"]
+    win.act_about.trigger()
+    text = win.about_dialog.text()
+    import numpy
+    import pandas
+
+    import re
+
+    assert re.search(rf"numpy\s+{re.escape(numpy.__version__)}", text)
+    assert pandas.__version__ in text and "PySide6-Essentials" in text
+    assert "generated on this computer by FastMix Studio's own simulators" in text
+    assert win.about_dialog.isVisible()
+
+
+def test_import_save_as_reopen_and_recent(qtbot, env, monkeypatch):
+    fcs_dir = env / "fcs"
+    fcs_dir.mkdir()
+    truth = _write_fcs(fcs_dir / "A01.fcs")
+    _write_fcs(fcs_dir / "B02.FCS", seed=1)
+    (fcs_dir / "broken.fcs").write_bytes(b"not an fcs file at all")
+    (fcs_dir / "notes.txt").write_text("ignored")
+
+    win = _window(qtbot, env)
+    win.show()
+    monkeypatch.setattr(win, "_ask_directory", lambda title: str(fcs_dir))
+    shown = []
+    win.jobs.job_started.connect(lambda label: shown.append((label, win.jobs.widget.isVisible())))
+    with qtbot.waitSignal(win.project.samples_changed, timeout=15000):
+        win.act_import_fcs.trigger()
+    assert shown == [("Reading 3 FCS files", True)]  # status-bar progress shown while reading
+    qtbot.waitUntil(lambda: not win.jobs.is_running(), timeout=15000)
+    assert win.jobs.widget.isHidden()
+    samples = win.project.samples
+    assert sorted(samples) == ["A01", "B02", "broken"]
+    np.testing.assert_allclose(samples["A01"].events, truth, rtol=1e-6)
+    assert isinstance(samples["broken"], str) and "broken.fcs" in samples["broken"]
+    assert win.error_box is not None and "could not be read" in win.error_box.text()
+    assert win.windowTitle().startswith("Untitled*")
+
+    target = env / "projects" / "my study.fmsproj"
+    target.parent.mkdir()
+    monkeypatch.setattr(win, "_ask_save_path", lambda *a: str(target.with_suffix("")))  # suffix added
+    win.act_save_as.trigger()
+    raw = json.loads(target.read_text(encoding="utf-8"))
+    assert raw["format"] == "fastmix-studio-project" and raw["version"] == 1
+    assert raw["fcs_files"] == ["../fcs/A01.fcs", "../fcs/B02.FCS", "../fcs/broken.fcs"]
+    assert win.windowTitle().startswith("my study —")
+    assert _menu_texts(win.recent_menu) == [str(target.resolve())]
+
+    # a second window (a new session) reopens it from the Recent menu
+    win2 = _window(qtbot, env)
+    assert _menu_texts(win2.recent_menu) == [str(target.resolve())]
+    with qtbot.waitSignal(win2.project.samples_changed, timeout=15000):
+        win2.recent_menu.actions()[0].trigger()
+    assert win2.project.data == win.project.data
+    assert win2.project.fcs_paths() == [(fcs_dir / n).resolve() for n in ("A01.fcs", "B02.FCS", "broken.fcs")]
+    qtbot.waitUntil(lambda: not win2.jobs.is_running(), timeout=15000)
+    assert sorted(win2.project.samples) == ["A01", "B02", "broken"]
+
+
+def test_failed_save_keeps_file_and_work(qtbot, env, monkeypatch):
+    win = _window(qtbot, env)
+    target = env / "p.fmsproj"
+    win.project.update_section("analysis", {"trim": 0.5})
+    assert win.save_project_as(target)
+    before = target.read_bytes()
+    win.project.update_section("analysis", {"trim": 0.8})
+
+    def killed(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pm.os, "replace", killed)
+    win.act_save.trigger()
+    monkeypatch.undo()
+    assert target.read_bytes() == before
+    assert "Could not save the project" in win.error_box.text() and "No space left" in win.error_box.text()
+    assert win.project.dirty and win.project.section("analysis") == {"trim": 0.8}
+    assert pm.ProjectModel.load(target).section("analysis") == {"trim": 0.5}
+    assert [p.name for p in env.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_recovery_offered_after_crash(qtbot, env):
+    win = _window(qtbot, env)
+    target = env / "crash.fmsproj"
+    win.project.update_section("dafi", {"k": 100, "seed": 0})
+    win.save_project_as(target)
+    win.project.update_section("dafi", {"k": 42, "seed": 0}, undoable=True)
+    rec = win.project.autosave()
+    assert rec is not None and rec.is_file()
+    import os
+
+    os.utime(rec, ns=(target.stat().st_mtime_ns + 10**9,) * 2)
+    # "crash": the first window is never closed cleanly; a new session opens the project
+    win2 = _window(qtbot, env)
+    assert win2.open_project(target)
+    assert win2.project.section("dafi")["k"] == 100
+    assert win2.pending_recovery() == rec
+    assert win2.offer_recovery(accept=True)
+    assert win2.project.section("dafi") == {"k": 42, "seed": 0}
+    assert win2.project.dirty and win2.windowTitle().startswith("crash*")
+    win2.act_save.trigger()
+    assert win2.pending_recovery() is None
+    assert pm.ProjectModel.load(target).section("dafi")["k"] == 42
+
+
+def test_declining_recovery_deletes_it_and_bad_project_shows_error(qtbot, env):
+    win = _window(qtbot, env)
+    win.project.update_section("study", {"sheet_path": str(env / "s.csv")})
+    rec = win.project.autosave()
+    win2 = _window(qtbot, env)
+    assert win2.pending_recovery() == rec
+    assert not win2.offer_recovery(accept=False)
+    assert not rec.exists()
+    bad = env / "bad.fmsproj"
+    bad.write_text('{"format": "fastmix-studio-project", "version": 7}')
+    assert not win2.open_project(bad)
+    assert "bad.fmsproj" in win2.error_box.text() and "newer FastMix Studio" in win2.error_box.text()
+    assert win2.project.path is None
+
+
+def test_undo_redo_menu_and_worker_failure_dialog(qtbot, env):
+    win = _window(qtbot, env)
+    win.show()
+    win.project.update_section("analysis", {"trim": 0.3}, undoable=True, text="Set trim")
+    assert win.act_undo.isEnabled() and "Set trim" in win.act_undo.text()
+    win.act_undo.trigger()
+    assert win.project.section("analysis") == {}
+    win.act_redo.trigger()
+    assert win.project.section("analysis") == {"trim": 0.3}
+
+    def bad(*, progress=None):
+        report(progress, 1, 2, "half way")
+        raise ValueError("expression.csv has no gene column")
+
+    with qtbot.waitSignal(win.jobs.job_finished, timeout=5000):
+        win.jobs.start(Worker(bad), "Fit FastMix")
+    assert win.error_box.isVisible()
+    assert win.error_box.text() == "Fit FastMix failed: ValueError: expression.csv has no gene column"
+    assert win.project.section("analysis") == {"trim": 0.3}  # work kept
+    assert win.jobs.widget.isHidden()
+
+
+def test_geometry_remembered_and_screenshot(qtbot, env):
+    win = _window(qtbot, env)
+    win.resize(900, 560)
+    win.show()
+    qtbot.waitExposed(win)
+    size = (win.width(), win.height())
+    assert size[1] == 560
+    shot = env / "main_window.png"
+    assert win.grab().save(str(shot)) and shot.stat().st_size > 5000
+    win.close()
+    win2 = _window(qtbot, env)
+    assert win2.height() == size[1]  # default would be 800 (the offscreen screen clamps the width)
+    for name, w in win2.tab_widgets.items():
+        if isinstance(w, QLabel):
+            assert name in w.text()
