@@ -1,0 +1,588 @@
+"""Study tab: sample sheet with column roles, expression matrix, cell proportions and the sample match.
+
+Everything the user chooses is kept in the project's ``study`` section (so it survives
+save/reopen); the loaded tables are read again from their files through a small cache.
+:func:`collect_study` gives the Analysis tab the same inputs this tab shows.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup, QCheckBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget,
+    QListWidgetItem, QMessageBox, QPushButton, QRadioButton, QSplitter, QTableView, QVBoxLayout, QWidget,
+)
+
+from engine.errors import InputError, StudioError
+from gui.models.role_mapping import COL_REFERENCE, COL_ROLE, ChoiceDelegate, RoleMappingModel
+from gui.models.table_model import DataFrameModel
+from gui.study_checks import (
+    SheetInputs, default_references, guess_roles, log2p1, merge_renames, resolvable_renames, sheet_frame,
+    sheet_inputs, summarise_expression,
+)
+
+TABLE_FILTER = "Tables (*.csv *.tsv *.txt *.xlsx);;All files (*)"
+
+# ----------------------------------------------------------------------------- file cache
+_CACHE: dict[tuple, object] = {}
+
+
+def _cached(kind: str, path: Path, extra, loader):
+    """Read a file once per (path, size, mtime, options); tables are treated as read-only."""
+    st = path.stat()
+    key = (kind, str(path.resolve()), st.st_size, st.st_mtime_ns, extra)
+    if key not in _CACHE:
+        if len(_CACHE) > 12:
+            _CACHE.clear()
+        _CACHE[key] = loader()
+    return _CACHE[key]
+
+
+def _require_file(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise InputError(f"{what} file not found", file=str(path), hint="load it again from its new place")
+    return path
+
+
+def read_sheet(path: Path) -> pd.DataFrame:
+    from engine.inputs import read_table
+
+    _require_file(path, "sample sheet")
+    return _cached("sheet", path, None, lambda: sheet_frame(read_table(path)))
+
+
+def read_expression_file(path: Path, genes_in_rows: bool | None) -> pd.DataFrame:
+    """Genes x samples. ``genes_in_rows=None`` -> auto-detected (``attrs['orientation']`` says which)."""
+    from engine.inputs import read_expression
+
+    _require_file(path, "expression")
+    orient = "auto" if genes_in_rows is None else ("genes_x_samples" if genes_in_rows else "samples_x_genes")
+    return _cached("expr", path, orient, lambda: read_expression(path, orientation=orient))
+
+
+def read_proportions_file(path: Path) -> tuple[pd.DataFrame, str | None]:
+    from engine.inputs import normalise_proportions, read_table
+
+    _require_file(path, "proportions")
+
+    def load():
+        table = read_table(path, numeric=True)
+        return normalise_proportions(table, path.name)
+
+    return _cached("props", path, None, load)
+
+
+# ----------------------------------------------------------------------------- study section
+def study_roles(study: dict) -> tuple[dict[str, str], dict[str, str]]:
+    """Roles and reference levels stored in the ``study`` section."""
+    roles, refs = {}, {}
+    for entry in study.get("columns", []):
+        roles[entry["name"]] = entry["role"]
+        if entry.get("reference") is not None:
+            refs[entry["name"]] = entry["reference"]
+    return roles, refs
+
+
+def study_renames(study: dict) -> dict[str, str]:
+    return {str(a): str(b) for a, b in study.get("id_renames", [])}
+
+
+@dataclass(frozen=True)
+class StudyInputs:
+    """The study as FastMix will see it (not yet restricted to the matched samples)."""
+
+    sheet: SheetInputs | None
+    expression: pd.DataFrame | None
+    proportions: pd.DataFrame | None
+    match: object | None                   # engine.matching.SampleMatch
+    notices: tuple[str, ...] = field(default=())
+    files: dict = field(default_factory=dict)  # input name -> path (for the run report)
+
+
+def project_proportions(project, study: dict) -> tuple[pd.DataFrame | None, str | None]:
+    """Proportions from the chosen source: the Gating tab (``project.proportions``) or an imported file."""
+    source = study.get("proportions_source", "gating")
+    if source == "file" and study.get("proportions_path"):
+        return read_proportions_file(project.resolve(study["proportions_path"]))
+    props = project.proportions
+    if props is None:
+        return None, None
+    from engine.inputs import normalise_proportions
+
+    return normalise_proportions(props, "Gating tab proportions")
+
+
+def collect_study(project, *, strict: bool = False) -> StudyInputs:
+    """Read what the ``study`` section points at. With ``strict`` a missing piece raises ``InputError``."""
+    study = project.section("study")
+    notices: list[str] = []
+    files: dict[str, str] = {}
+    sheet_in = expr = props = match = None
+    if study.get("sheet_path"):
+        path = project.resolve(study["sheet_path"])
+        files["sample sheet"] = str(path)
+        sheet = read_sheet(path)
+        roles, refs = study_roles(study)
+        sheet_in = sheet_inputs(sheet, roles, reference=refs, renames=study_renames(study), file=path.name)
+    elif strict:
+        raise InputError("no sample sheet is loaded", hint="load it on the Study tab")
+    if study.get("expression_path"):
+        path = project.resolve(study["expression_path"])
+        files["expression"] = str(path)
+        expr = read_expression_file(path, study.get("genes_in_rows", True))
+        if study.get("log2"):
+            expr = log2p1(expr)
+            notices.append("expression transformed with log2(x+1)")
+    elif strict:
+        raise InputError("no expression matrix is loaded", hint="load it on the Study tab")
+    props, notice = project_proportions(project, study)
+    if notice:
+        notices.append(notice)
+    if study.get("proportions_source") == "file" and study.get("proportions_path"):
+        files["proportions"] = str(project.resolve(study["proportions_path"]))
+    if props is None and strict:
+        raise InputError("no cell proportions", hint="gate the FCS files on the Gating tab or import a proportions table")
+    lists = {}  # expression first: matched samples keep the expression's column order (as the CLI does)
+    if expr is not None:
+        lists["expression"] = [str(c) for c in expr.columns]
+    if props is not None:
+        lists["proportions"] = [str(i) for i in props.index]
+    if sheet_in is not None:
+        lists["sheet"] = list(sheet_in.ids)
+    if len(lists) >= 2:
+        from engine.matching import match_samples
+
+        match = match_samples(**lists)
+    return StudyInputs(sheet_in, expr, props, match, tuple(notices), files)
+
+
+INPUT_LABELS = {"sheet": "sample sheet", "expression": "expression matrix", "proportions": "cell proportions"}
+
+
+def match_report(match, renames: dict[str, str] | None = None) -> str:
+    """Plain-language three-way match report."""
+    if match is None:
+        return "Load at least two of: sample sheet, expression matrix, cell proportions."
+    lines = [f"{len(match.common)} samples are in all inputs."]
+    for name, ids in match.missing.items():
+        if ids:
+            shown = ", ".join(ids[:8]) + (f" … (+{len(ids) - 8})" if len(ids) > 8 else "")
+            lines.append(f"Missing from the {INPUT_LABELS.get(name, name)}: {shown}")
+    for a, b, why in match.suggestions:
+        lines.append(f"'{a}' and '{b}' look like the same sample ({why}).")
+    if renames:
+        lines.append("Sheet IDs renamed: " + ", ".join(f"'{a}' → '{b}'" for a, b in renames.items()))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- widget
+class StudyTab(QWidget):
+    """Sample sheet + roles, expression matrix, proportions source and sample match report."""
+
+    study_changed = Signal()
+
+    def __init__(self, project, jobs=None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project, self.jobs = project, jobs
+        self.error_dialog: QMessageBox | None = None
+        self.inputs: StudyInputs | None = None
+        self._sheet: pd.DataFrame | None = None
+        self._building = False
+
+        # sample sheet ------------------------------------------------------------------
+        self.load_sheet_button = QPushButton("Load sample sheet…")
+        self.load_sheet_button.setToolTip("A CSV or Excel table with one row per sample (ID, age, group, …)")
+        self.load_sheet_button.clicked.connect(self._browse_sheet)
+        self.sheet_label = QLabel("No sample sheet")
+        self.sheet_model = DataFrameModel(max_rows=5000)
+        self.sheet_view = QTableView()
+        self.sheet_view.setModel(self.sheet_model)
+        self.sheet_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.sheet_view.setSortingEnabled(True)
+        self.sheet_view.verticalHeader().setVisible(False)
+        self.sheet_view.verticalHeader().setDefaultSectionSize(22)
+        self.roles_model = RoleMappingModel(self)
+        self.roles_view = QTableView()
+        self.roles_view.setModel(self.roles_model)
+        self.roles_view.setItemDelegate(ChoiceDelegate(self.roles_view))
+        self.roles_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.roles_view.horizontalHeader().setStretchLastSection(True)
+        self.roles_view.horizontalHeader().setSectionResizeMode(COL_ROLE, QHeaderView.ResizeMode.Fixed)
+        self.roles_view.setColumnWidth(COL_ROLE, 240)
+        self.roles_view.verticalHeader().setVisible(False)
+        self.roles_model.mapping_changed.connect(self._on_roles_edited)
+        sheet_box = QGroupBox("1. Sample sheet and column roles")
+        top = QHBoxLayout()
+        top.addWidget(self.load_sheet_button)
+        top.addWidget(self.sheet_label, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.sheet_view)
+        split.addWidget(self.roles_view)
+        split.setSizes([500, 500])
+        lay = QVBoxLayout(sheet_box)
+        lay.addLayout(top)
+        lay.addWidget(split, 1)
+
+        # expression ---------------------------------------------------------------------
+        self.load_expr_button = QPushButton("Load expression matrix…")
+        self.load_expr_button.setToolTip("Genes x samples (or samples x genes) table of log-scale expression")
+        self.load_expr_button.clicked.connect(self._browse_expression)
+        self.genes_in_rows = QCheckBox("Genes in rows")
+        self.genes_in_rows.setChecked(True)
+        self.genes_in_rows.setToolTip("Ticked: one row per gene, one column per sample. Untick if the file has "
+                                      "one row per sample.")
+        self.genes_in_rows.toggled.connect(self._on_orientation)
+        self.expr_label = QLabel("No expression matrix")
+        self.expr_label.setWordWrap(True)
+        self.log2_box = QCheckBox("Use log2(x+1)")
+        self.log2_box.setToolTip("FastMix expects log-scale values; raw read counts should be transformed.")
+        self.log2_box.toggled.connect(self._on_log2)
+        self.expr_warning = QLabel()
+        self.expr_warning.setWordWrap(True)
+        self.expr_warning.setStyleSheet("color: #a05a00")
+        expr_box = QGroupBox("2. Expression matrix")
+        lay = QVBoxLayout(expr_box)
+        row = QHBoxLayout()
+        row.addWidget(self.load_expr_button)
+        row.addWidget(self.genes_in_rows)
+        row.addWidget(self.log2_box)
+        row.addStretch(1)
+        lay.addLayout(row)
+        lay.addWidget(self.expr_label)
+        lay.addWidget(self.expr_warning)
+        lay.addStretch(1)
+
+        # proportions --------------------------------------------------------------------
+        self.props_from_gating = QRadioButton("From the Gating tab")
+        self.props_from_file = QRadioButton("From a file")
+        self.props_group = QButtonGroup(self)
+        self.props_group.addButton(self.props_from_gating)
+        self.props_group.addButton(self.props_from_file)
+        self.props_from_gating.setChecked(True)
+        self.props_from_gating.toggled.connect(self._on_props_source)
+        self.load_props_button = QPushButton("Import proportions…")
+        self.load_props_button.setToolTip("Samples x cell types as percentages or fractions (FlowJo / CBC export)")
+        self.load_props_button.clicked.connect(self._browse_proportions)
+        self.props_label = QLabel("No cell proportions")
+        self.props_label.setWordWrap(True)
+        props_box = QGroupBox("3. Cell proportions")
+        lay = QVBoxLayout(props_box)
+        row = QHBoxLayout()
+        row.addWidget(self.props_from_gating)
+        row.addWidget(self.props_from_file)
+        row.addWidget(self.load_props_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+        lay.addWidget(self.props_label)
+        lay.addStretch(1)
+
+        # match ------------------------------------------------------------------------------
+        self.match_label = QLabel()
+        self.match_label.setWordWrap(True)
+        self.match_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.suggestion_list = QListWidget()
+        self.suggestion_list.setMaximumHeight(90)
+        self.fix_button = QPushButton("Use the suggested IDs in the sheet")
+        self.fix_button.setToolTip("Rename the sample IDs of the sheet to the IDs used by the other inputs "
+                                   "(the file itself is not changed)")
+        self.fix_button.clicked.connect(self.apply_suggestions)
+        self.undo_renames_button = QPushButton("Forget renames")
+        self.undo_renames_button.clicked.connect(self.clear_renames)
+        match_box = QGroupBox("4. Sample match")
+        lay = QVBoxLayout(match_box)
+        lay.addWidget(self.match_label)
+        lay.addWidget(self.suggestion_list)
+        lay.addStretch(1)
+        row = QHBoxLayout()
+        row.addWidget(self.fix_button)
+        row.addWidget(self.undo_renames_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+
+        main = QVBoxLayout(self)
+        main.addWidget(sheet_box, 3)
+        lower = QHBoxLayout()
+        left = QVBoxLayout()
+        left.addWidget(expr_box)
+        left.addWidget(props_box)
+        lower.addLayout(left, 1)
+        lower.addWidget(match_box, 1)
+        main.addLayout(lower, 2)
+
+        project.changed.connect(self._on_project_changed)
+        project.proportions_changed.connect(self.refresh)
+        if hasattr(project, "path_changed"):
+            project.path_changed.connect(lambda: self.reload_from_project(show_errors=False))
+        self.reload_from_project(show_errors=False)
+
+    # ------------------------------------------------------------------ public actions
+    def load_sheet(self, path: str | os.PathLike) -> bool:
+        """Read a sample sheet, guess column roles (keeping the stored ones for known columns)."""
+        path = Path(path)
+        try:
+            sheet = read_sheet(path)
+        except StudioError as exc:
+            self.show_error("Cannot use this sample sheet", exc)
+            return False
+        old_roles, old_refs = study_roles(self.project.section("study"))
+        roles = guess_roles(sheet)
+        roles.update({c: r for c, r in old_roles.items() if c in roles})
+        refs = default_references(sheet, roles)
+        refs.update({c: v for c, v in old_refs.items() if c in refs})
+        study = self.project.section("study")
+        study["sheet_path"] = self.project.relative(path)
+        study["columns"] = [{"name": c, "role": r, "reference": refs.get(c)} for c, r in roles.items()]
+        self.project.update_section("study", study)
+        return True
+
+    def load_expression(self, path: str | os.PathLike) -> bool:
+        """Read an expression matrix; orientation is detected and shown for the user to confirm."""
+        path = Path(path)
+        try:
+            expr = read_expression_file(path, None)
+        except StudioError as exc:
+            self.show_error("Cannot use this expression matrix", exc)
+            return False
+        study = self.project.section("study")
+        study["expression_path"] = self.project.relative(path)
+        study["genes_in_rows"] = expr.attrs.get("orientation", "genes_x_samples") == "genes_x_samples"
+        study["log2"] = False
+        self.project.update_section("study", study)
+        return True
+
+    def load_proportions(self, path: str | os.PathLike) -> bool:
+        path = Path(path)
+        try:
+            read_proportions_file(path)
+        except StudioError as exc:
+            self.show_error("Cannot use these cell proportions", exc)
+            return False
+        study = self.project.section("study")
+        study["proportions_path"] = self.project.relative(path)
+        study["proportions_source"] = "file"
+        self.project.update_section("study", study)
+        return True
+
+    def set_role(self, column: str, role: str) -> None:
+        self.roles_model.set_role(column, role)
+
+    def set_reference(self, column: str, level: str) -> None:
+        self.roles_model.set_reference(column, level)
+
+    def apply_suggestions(self) -> None:
+        """Rename sheet IDs that differ from the other inputs only by case, whitespace or a suffix."""
+        if self.inputs is None or self.inputs.match is None or self.inputs.sheet is None:
+            return
+        new = resolvable_renames(self.inputs.match.suggestions, self.inputs.sheet.ids)
+        if not new:
+            return
+        study = self.project.section("study")
+        merged = merge_renames(study_renames(study), new)
+        study["id_renames"] = [[a, b] for a, b in merged.items() if a != b]
+        self.project.update_section("study", study, undoable=True, text="Rename sample IDs")
+
+    def clear_renames(self) -> None:
+        study = self.project.section("study")
+        if study.get("id_renames"):
+            study["id_renames"] = []
+            self.project.update_section("study", study, undoable=True, text="Forget sample ID renames")
+
+    def show_error(self, title: str, exc: BaseException | str, fix: str | None = None) -> QMessageBox:
+        """A non-blocking dialog naming the problem and how to fix it (kept in ``error_dialog``)."""
+        text = str(exc)
+        hint = fix or getattr(exc, "hint", None)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        if hint:
+            box.setInformativeText(f"How to fix: {hint}")
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.open()
+        self.error_dialog = box
+        return box
+
+    # ------------------------------------------------------------------ refresh
+    def reload_from_project(self, show_errors: bool = True) -> None:
+        study = self.project.section("study")
+        self._sheet = None
+        if study.get("sheet_path"):
+            try:
+                self._sheet = read_sheet(self.project.resolve(study["sheet_path"]))
+            except StudioError as exc:
+                if show_errors:
+                    self.show_error("Cannot read the sample sheet", exc)
+        roles, refs = study_roles(study)
+        self._building = True
+        try:
+            self.sheet_model.set_frame(self._sheet)
+            self.roles_model.set_sheet(self._sheet, roles, refs)
+            self._open_editors()
+            self.genes_in_rows.setChecked(bool(study.get("genes_in_rows", True)))
+            self.log2_box.setChecked(bool(study.get("log2", False)))
+            (self.props_from_file if study.get("proportions_source") == "file" else self.props_from_gating).setChecked(True)
+        finally:
+            self._building = False
+        self.sheet_label.setText(self._describe_sheet(study))
+        self.refresh(show_errors=show_errors)
+
+    def _describe_sheet(self, study: dict) -> str:
+        if self._sheet is None:
+            return "No sample sheet" if not study.get("sheet_path") else f"{study['sheet_path']} (cannot be read)"
+        return f"{Path(study['sheet_path']).name}: {len(self._sheet)} samples, {self._sheet.shape[1]} columns"
+
+    def _open_editors(self) -> None:
+        for r in range(self.roles_model.rowCount()):
+            self.roles_view.openPersistentEditor(self.roles_model.index(r, COL_ROLE))
+            idx = self.roles_model.index(r, COL_REFERENCE)
+            self.roles_view.closePersistentEditor(idx)
+            if self.roles_model.flags(idx) & Qt.ItemFlag.ItemIsEditable:
+                self.roles_view.openPersistentEditor(idx)
+
+    def refresh(self, show_errors: bool = False) -> None:
+        """Recompute the expression summary, proportions summary and match report."""
+        study = self.project.section("study")
+        try:
+            self.inputs = collect_study(self.project)
+            error = None
+        except StudioError as exc:
+            self.inputs = None
+            error = exc
+        self._show_expression(study)
+        self._show_proportions(study)
+        if error is not None:
+            self.match_label.setText(f"Problem: {error}")
+            self.suggestion_list.clear()
+            self.fix_button.setEnabled(False)
+            if show_errors:
+                self.show_error("Problem with the study inputs", error)
+        else:
+            self._show_match(study, show_errors)
+        self.study_changed.emit()
+
+    def _show_expression(self, study: dict) -> None:
+        self.expr_warning.clear()
+        if not study.get("expression_path"):
+            self.expr_label.setText("No expression matrix")
+            self.log2_box.setEnabled(False)
+            return
+        try:
+            raw = read_expression_file(self.project.resolve(study["expression_path"]), study.get("genes_in_rows", True))
+        except StudioError as exc:
+            self.expr_label.setText(f"{study['expression_path']}: {exc}")
+            return
+        s = summarise_expression(raw)
+        self.expr_label.setText(f"{Path(study['expression_path']).name}: {s.text()}")
+        warn = []
+        if s.counts_like:
+            warn.append("These values look like raw counts (whole numbers up to "
+                        f"{s.maximum:,.0f}); FastMix expects log-scale expression: tick 'Use log2(x+1)'.")
+        if s.duplicate_genes:
+            warn.append(f"{len(s.duplicate_genes)} gene IDs occur more than once; each is fitted as its own row "
+                        "and exports may be ambiguous. Consider merging them before loading.")
+        if raw.shape[0] < raw.shape[1]:
+            warn.append("There are fewer genes than samples: check 'Genes in rows'.")
+        self.expr_warning.setText("\n".join(warn))
+        self.log2_box.setEnabled(s.counts_like or bool(study.get("log2")))
+
+    def _show_proportions(self, study: dict) -> None:
+        self.load_props_button.setEnabled(True)
+        props = self.inputs.proportions if self.inputs is not None else None
+        if props is None:
+            if study.get("proportions_source") == "file":
+                self.props_label.setText("Import a proportions table (samples x cell types).")
+            else:
+                self.props_label.setText("No proportions from the Gating tab yet: gate the FCS files, "
+                                         "or import a table.")
+            return
+        src = (Path(study["proportions_path"]).name if study.get("proportions_source") == "file"
+               and study.get("proportions_path") else "Gating tab")
+        text = f"{src}: {props.shape[0]} samples x {props.shape[1]} cell types ({', '.join(map(str, props.columns[:6]))})"
+        notes = [n for n in (self.inputs.notices if self.inputs else ()) if "percent" in n]
+        if notes:
+            text += "\n" + "\n".join(notes)
+        self.props_label.setText(text)
+
+    def _show_match(self, study: dict, show_errors: bool) -> None:
+        match = self.inputs.match
+        renames = study_renames(study)
+        self.match_label.setText(match_report(match, renames))
+        self.suggestion_list.clear()
+        fixable = {}
+        if match is not None and self.inputs.sheet is not None:
+            fixable = resolvable_renames(match.suggestions, self.inputs.sheet.ids)
+            for a, b in fixable.items():
+                QListWidgetItem(f"Sheet ID '{a}' → '{b}'", self.suggestion_list)
+        self.fix_button.setEnabled(bool(fixable))
+        self.undo_renames_button.setEnabled(bool(renames))
+        if match is not None and not match.common and show_errors and len(self._loaded_inputs()) >= 2:
+            self.show_error("No sample IDs match",
+                            "No sample ID is shared by "
+                            + " and ".join(INPUT_LABELS[k] for k in self._loaded_inputs()) + ".",
+                            fix="the sheet's 'Sample ID' column must hold the same IDs as the expression "
+                                "matrix's column headers and the proportions' row names; check the role "
+                                "mapping and the files.")
+
+    def _loaded_inputs(self) -> list[str]:
+        if self.inputs is None:
+            return []
+        out = []
+        if self.inputs.sheet is not None:
+            out.append("sheet")
+        if self.inputs.expression is not None:
+            out.append("expression")
+        if self.inputs.proportions is not None:
+            out.append("proportions")
+        return out
+
+    # ------------------------------------------------------------------ slots
+    def _on_project_changed(self, section: str) -> None:
+        if section == "study":
+            self.reload_from_project(show_errors=True)
+
+    def _on_roles_edited(self) -> None:
+        if self._building:
+            return
+        study = self.project.section("study")
+        roles = self.roles_model.roles()
+        refs = self.roles_model.references()
+        study["columns"] = [{"name": c, "role": r, "reference": refs.get(c)} for c, r in roles.items()]
+        self.project.update_section("study", study, undoable=True, text="Change column roles")
+
+    def _on_orientation(self, checked: bool) -> None:
+        if self._building:
+            return
+        study = self.project.section("study")
+        if study.get("genes_in_rows", True) != checked:
+            study["genes_in_rows"] = bool(checked)
+            self.project.update_section("study", study)
+
+    def _on_log2(self, checked: bool) -> None:
+        if self._building:
+            return
+        study = self.project.section("study")
+        study["log2"] = bool(checked)
+        self.project.update_section("study", study)
+
+    def _on_props_source(self) -> None:
+        if self._building:
+            return
+        study = self.project.section("study")
+        study["proportions_source"] = "file" if self.props_from_file.isChecked() else "gating"
+        self.project.update_section("study", study)
+
+    def _browse_sheet(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load sample sheet", "", TABLE_FILTER)
+        if path:
+            self.load_sheet(path)
+
+    def _browse_expression(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load expression matrix", "", TABLE_FILTER)
+        if path:
+            self.load_expression(path)
+
+    def _browse_proportions(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import cell proportions", "", TABLE_FILTER)
+        if path:
+            self.load_proportions(path)
