@@ -101,12 +101,12 @@ def test_import_save_as_reopen_and_recent(qtbot, env, monkeypatch):
     # a second window (a new session) reopens it from the Recent menu
     win2 = _window(qtbot, env)
     assert _menu_texts(win2.recent_menu) == [str(target.resolve())]
-    with qtbot.waitSignal(win2.project.samples_changed, timeout=15000):
-        win2.recent_menu.actions()[0].trigger()
+    win2.recent_menu.actions()[0].trigger()
+    qtbot.waitUntil(lambda: sorted(win2.project.samples) == ["A01", "B02", "broken"], timeout=15000)
     assert win2.project.data == win.project.data
     assert win2.project.fcs_paths() == [(fcs_dir / n).resolve() for n in ("A01.fcs", "B02.FCS", "broken.fcs")]
     qtbot.waitUntil(lambda: not win2.jobs.is_running(), timeout=15000)
-    assert sorted(win2.project.samples) == ["A01", "B02", "broken"]
+    np.testing.assert_allclose(win2.project.samples["A01"].events, truth, rtol=1e-6)
 
 
 def test_failed_save_keeps_file_and_work(qtbot, env, monkeypatch):
@@ -193,11 +193,11 @@ def test_undo_redo_menu_and_worker_failure_dialog(qtbot, env):
 
 def test_geometry_remembered_and_screenshot(qtbot, env):
     win = _window(qtbot, env)
-    win.resize(900, 560)
+    win.resize(900, 700)
     win.show()
     qtbot.waitExposed(win)
     size = (win.width(), win.height())
-    assert size[1] == 560
+    assert size[1] == 700
     shot = env / "main_window.png"
     assert win.grab().save(str(shot)) and shot.stat().st_size > 5000
     win.close()
