@@ -1,0 +1,102 @@
+"""FastMix against simulation truth: D with trimming, type-I error and power, options."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.fastmix import FastMix, truncation_lambda
+from engine.progress import Cancelled
+from engine.simulate import simulate_sim1, simulate_sim2, simulate_sim3
+
+SIM2_OUT = ["Cell1", "Severity", "Cell2.Severity", "Cell2.Sex"]
+
+
+def _mse(fit, sim):
+    return float(((fit.D_ - sim.D) ** 2).to_numpy().mean())
+
+
+@pytest.fixture(scope="module")
+def sim2():
+    return [simulate_sim2(2000, 50, seed=s) for s in (11, 12)]
+
+
+def test_trimming_improves_D(sim2):
+    for s in sim2:
+        trimmed = FastMix(trim=0.5).fit(s.expression, s.proportions, s.covariates)
+        plain = FastMix(trim=0.0).fit(s.expression, s.proportions, s.covariates)
+        assert list(trimmed.informative_[trimmed.informative_].index) == SIM2_OUT
+        assert trimmed.kept_genes_ == 1000 and plain.kept_genes_ == 2000
+        assert _mse(trimmed, s) < 0.75 * _mse(plain, s)
+        # trimming pulls the inflated outlier-term variances towards the truth
+        for t in SIM2_OUT:
+            assert abs(trimmed.D_.loc[t, t] - s.D.loc[t, t]) < abs(plain.D_.loc[t, t] - s.D.loc[t, t])
+        np.testing.assert_allclose(np.diag(trimmed.D_), np.diag(s.D), rtol=0.5)
+
+
+def test_sim3_type1_and_power():
+    t1, pw = [], []
+    for seed in (21, 22, 23):
+        s = simulate_sim3(3000, 50, seed=seed)
+        f = FastMix().fit(s.expression, s.proportions, s.covariates)
+        hit = (f.quasi_p_ < 0.05).to_numpy()
+        deg = s.deg.to_numpy()
+        t1.append(hit[~deg].mean())
+        pw.append(hit[deg].mean())
+        est = f.fixed_effects_["estimate"]
+        assert abs(est["Cell1"] - 1.5) < 5 * f.fixed_effects_["std_error"]["Cell1"]
+    assert np.mean(t1) <= 0.07 and np.mean(pw) >= 0.55
+
+
+def test_independent_variant(sim2):
+    s = sim2[0]
+    f = FastMix(independent=True).fit(s.expression, s.proportions, s.covariates)
+    D = f.D_.to_numpy()
+    assert np.count_nonzero(D - np.diag(np.diag(D))) == 0
+    assert np.all(np.diag(D) >= f.sigma2_ / 100)
+    np.testing.assert_allclose(np.diag(D), np.diag(s.D), rtol=0.35)
+    fe = f.fixed_effects_
+    assert np.all(np.abs(fe["estimate"] - s.beta) < 5 * fe["std_error"])
+    hit = (f.quasi_p_["Cell2.Sex"] < 0.05)
+    assert hit[s.deg["Cell2.Sex"]].mean() > 0.5 and hit[~s.deg["Cell2.Sex"]].mean() < 0.1
+
+
+def test_shapiro_detector_and_satterthwaite(sim2):
+    s = sim2[1]
+    f = FastMix(detector="shapiro", df_method="satterthwaite").fit(s.expression, s.proportions, s.covariates)
+    flagged = set(f.informative_[f.informative_].index)
+    assert set(SIM2_OUT) <= flagged
+    assert f.kept_genes_ == 1000
+    df = f.fixed_effects_["df"].to_numpy()
+    assert np.all(df >= 999 - 1e-9) and np.all(df <= 999 + 1000 * 39 + 1e-6)
+    assert f.results_.parameters["detector"] == "shapiro"
+
+
+def test_sim1_cells_only():
+    s = simulate_sim1(2000, 30, seed=3)
+    f = FastMix().fit(s.expression, s.proportions, None)
+    assert f.design_.names == ("Cell1", "Cell2", "Cell3")
+    assert bool(f.informative_["Cell1"]) and not f.informative_[["Cell2", "Cell3"]].any()
+    hit = f.quasi_p_["Cell1"] < 0.05
+    assert hit[s.deg["Cell1"]].mean() > 0.6 and hit[~s.deg["Cell1"]].mean() < 0.07
+    # classical per-gene OLS t-test (effect != 0), checked against a direct fit
+    from scipy import stats
+    X = f.design_.X
+    for g in (0, 500, 1999):
+        y = s.expression.iloc[g].to_numpy()
+        b, rss, *_ = np.linalg.lstsq(X, y, rcond=None)
+        se = np.sqrt(rss[0] / (30 - 3) * np.diag(np.linalg.inv(X.T @ X)))
+        np.testing.assert_allclose(f.ols_p_.iloc[g], 2 * stats.t.sf(np.abs(b / se), 27), rtol=1e-8)
+
+
+def test_lambda_and_progress():
+    assert truncation_lambda(2, 0.5) == pytest.approx(3.2589, abs=1e-4)
+    s = simulate_sim3(300, 30, seed=5)
+    seen = []
+    FastMix().fit(s.expression, s.proportions, s.covariates, progress=lambda d, t, m: seen.append((d, t, m)))
+    assert seen[0][0] == 0 and seen[-1][0] == seen[-1][1] and "final fit" in [m for _, _, m in seen]
+
+    def cancel(d, t, m):
+        return d < 2
+
+    with pytest.raises(Cancelled):
+        FastMix().fit(s.expression, s.proportions, s.covariates, progress=cancel)
