@@ -86,7 +86,7 @@ class LinearTransform(Transform):
 
 @dataclass(frozen=True)
 class LogTransform(Transform):
-    """Gating-ML ``flog``: ``log10(x / T) / M + 1`` (non-positive x give NaN/-inf)."""
+    """Gating-ML ``flog``: ``log10(x / T) / M + 1``; non-positive x map to -inf (so ``boundMin`` clamps them)."""
 
     t: float = 262144.0
     m: float = 4.5
@@ -94,7 +94,7 @@ class LogTransform(Transform):
     bound_max: float | None = None
 
     def _forward(self, x):
-        return np.log10(x / self.t) / self.m + 1.0
+        return np.where(x > 0, np.log10(np.where(x > 0, x, 1.0) / self.t) / self.m + 1.0, -np.inf)
 
     def _backward(self, y):
         return self.t * 10.0 ** ((y - 1.0) * self.m)
