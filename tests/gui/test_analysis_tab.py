@@ -1,0 +1,210 @@
+"""Analysis tab driven as a person would: choose terms, check the design, run FastMix in a worker."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
+
+from gui.analysis_tab import AnalysisTab
+from gui.project_model import ProjectModel
+from gui.study_tab import StudyTab
+from gui.workers import JobRunner
+from tests.gui.test_study_tab import make_study
+
+
+@pytest.fixture
+def tabs(qtbot):
+    project = ProjectModel()
+    jobs = JobRunner()
+    study = StudyTab(project, jobs)
+    analysis = AnalysisTab(project, jobs)
+    for w in (study, analysis):
+        qtbot.addWidget(w)
+        w.resize(1200, 800)
+    analysis.show()
+    yield study, analysis
+    jobs.shutdown()
+
+
+def _prepare(study: StudyTab, files: dict) -> None:
+    assert study.load_sheet(files["sheet"])
+    assert study.load_expression(files["expression"])
+    assert study.load_proportions(files["proportions"])
+    study.apply_suggestions()
+    assert study.inputs.match.ok
+
+
+def _item(widget, text):
+    items = widget.findItems(text, Qt.MatchFlag.MatchExactly)
+    assert items, f"{text} not in list"
+    return items[0]
+
+
+def _run_and_wait(qtbot, analysis: AnalysisTab, timeout: int = 60_000):
+    with qtbot.waitSignal(analysis.project.results_changed, timeout=timeout):
+        qtbot.mouseClick(analysis.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: analysis.worker is None and not analysis.jobs.is_running(), timeout=timeout)
+    return analysis.project.fit
+
+
+def test_term_choice_updates_preview_and_is_stored(tabs, tmp_path):
+    study, analysis = tabs
+    _prepare(study, make_study(tmp_path / "s"))
+    assert [analysis.cells_list.item(i).text() for i in range(analysis.cells_list.count())] == ["Cell1", "Cell2", "Cell3"]
+    assert [analysis.covariates_list.item(i).text() for i in range(analysis.covariates_list.count())] == ["Severity", "Sex"]
+    terms = analysis.preview_terms()
+    assert terms == ["Cell1", "Cell2", "Cell3", "Severity", "Sex[M]", "Cell1.Severity", "Cell2.Severity",
+                     "Cell3.Severity", "Cell1.Sex[M]", "Cell2.Sex[M]", "Cell3.Sex[M]"]
+    assert "Model terms (11)" in analysis.preview_label.text()
+    _item(analysis.covariates_list, "Sex").setCheckState(Qt.CheckState.Unchecked)
+    _item(analysis.cells_list, "Cell3").setCheckState(Qt.CheckState.Unchecked)
+    analysis.main_box.click()
+    assert analysis.preview_terms() == ["Cell1", "Cell2", "Cell1.Severity", "Cell2.Severity"]
+    _item(analysis.terms_list, "Cell2.Severity").setCheckState(Qt.CheckState.Unchecked)
+    stored = analysis.project.section("analysis")
+    assert stored["cells"] == ["Cell1", "Cell2"] and stored["covariates"] == ["Severity"]
+    assert stored["terms"] == ["Cell1.Severity"] and stored["options"]["include_covariate_main"] is False
+    # changing the reference level on the Study tab renames the preview terms
+    _item(analysis.covariates_list, "Sex").setCheckState(Qt.CheckState.Checked)
+    study.set_reference("Sex", "M")
+    assert "Cell1.Sex[F]" in analysis.preview_terms()
+    assert analysis.project.section("analysis")["cells"] == ["Cell1", "Cell2"]   # choices kept on reload
+
+
+@pytest.mark.parametrize("weighting", ["none", "subject"])
+def test_run_equals_command_line(tabs, tmp_path, qtbot, weighting):
+    from engine.cli import run_fastmix
+
+    files = make_study(tmp_path / "s", m=400, n=30)
+    study, analysis = tabs
+    _prepare(study, files)
+    analysis.weight_combo.setCurrentIndex(analysis.weight_combo.findData(weighting))
+    analysis.trim_spin.setValue(0.4)
+    assert analysis.run_button.isEnabled(), [i.text() for i in analysis.issues]
+    fit = _run_and_wait(qtbot, analysis)
+    assert "Done: 400 genes" in analysis.status_label.text()
+    assert analysis.progress_bar.value() == analysis.progress_bar.maximum()
+
+    cov = files["truth_sheet"][["Severity", "Sex", "Donor"] if weighting == "subject" else ["Severity", "Sex"]]
+    cov.to_csv(tmp_path / "covariates.csv", index_label="Sample")
+    cli, _ = run_fastmix(files["expression"], files["proportions"], tmp_path / "covariates.csv",
+                         trim=0.4, reference={"Sex": "F"}, seed=0,
+                         subject="Donor" if weighting == "subject" else None)
+    gui_frame = fit.results_.to_frame().sort_values(["term", "gene"]).reset_index(drop=True)
+    cli_frame = cli.results_.to_frame().sort_values(["term", "gene"]).reset_index(drop=True)
+    assert list(gui_frame.columns) == list(cli_frame.columns)
+    assert gui_frame["gene"].tolist() == cli_frame["gene"].tolist()
+    assert gui_frame["term"].tolist() == cli_frame["term"].tolist()
+    for col in ("coefficient", "random_effect", "quasi_p", "quasi_fdr", "ols_p", "ols_fdr"):
+        np.testing.assert_allclose(gui_frame[col].to_numpy(), cli_frame[col].to_numpy(), rtol=0, atol=1e-10,
+                                   err_msg=col)
+    assert (gui_frame["rank"].to_numpy() == cli_frame["rank"].to_numpy()).all()
+    # and the fit finds the simulated truth: the planted Cell1 DEGs (5 % of genes) fill the top of the list
+    frame = fit.results_.to_frame(term="Cell1").set_index("gene")
+    deg = files["sim"].deg["Cell1"]
+    top = frame.sort_values("quasi_p").index[: int(deg.sum())]
+    assert deg.loc[top].mean() > 0.3          # 6x the 5 % expected by chance
+
+
+def test_singular_design_blocks_run_and_explains_fix(tabs, tmp_path, qtbot):
+    files = make_study(tmp_path / "s", mismatch=False)
+    sheet = pd.read_csv(files["sheet"], index_col=0)
+    sheet["Dose"] = sheet["Severity"] * 2.0 + 1.0          # collinear with Severity
+    sheet.to_csv(files["sheet"])
+    study, analysis = tabs
+    _prepare(study, files)
+    errors = [i for i in analysis.issues if i.level == "error"]
+    assert errors and "singular" in errors[0].message and "Dose" in errors[0].message
+    assert not analysis.run_button.isEnabled()
+    before = analysis.project.section("study")
+    QTest.keyClick(analysis, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)     # Run shortcut
+    assert analysis.error_dialog is not None
+    assert "singular" in analysis.error_dialog.text()
+    assert "untick" in analysis.error_dialog.informativeText()
+    assert analysis.project.fit is None
+    assert analysis.project.section("study") == before                              # mapping kept
+    _item(analysis.covariates_list, "Dose").setCheckState(Qt.CheckState.Unchecked)  # the fix works
+    assert analysis.run_button.isEnabled()
+
+
+def test_proportions_adding_to_one_need_main_terms_off(tabs, tmp_path, qtbot):
+    files = make_study(tmp_path / "s", mismatch=False)
+    props = pd.read_csv(files["proportions"], index_col=0)
+    props["Other"] = 100.0 - props.sum(axis=1)
+    props.to_csv(files["proportions"])
+    study, analysis = tabs
+    _prepare(study, files)
+    errors = [i for i in analysis.issues if i.level == "error"]
+    assert errors and "covariate main terms" in errors[0].fix
+    analysis.main_box.click()
+    assert not [i for i in analysis.issues if i.level == "error"]
+    assert analysis.run_button.isEnabled()
+
+
+def test_no_matching_ids_shows_dialog(tabs, tmp_path, qtbot):
+    files = make_study(tmp_path / "s", mismatch=False)
+    study, analysis = tabs
+    _prepare(study, files)
+    props = pd.read_csv(files["proportions"], index_col=0)
+    props.index = [f"P{i}" for i in range(len(props))]
+    props.to_csv(tmp_path / "other.csv")
+    assert study.load_proportions(tmp_path / "other.csv")
+    assert study.error_dialog is not None and "No sample IDs match" in study.error_dialog.windowTitle()
+    assert not analysis.run_button.isEnabled()
+    assert analysis.run() is False
+    assert "no sample ID is shared" in analysis.error_dialog.text()
+    assert "Study tab" in analysis.error_dialog.informativeText()
+
+
+def test_ui_stays_responsive_and_cancel_works_on_20000_genes(tabs, tmp_path, qtbot):
+    files = make_study(tmp_path / "big", m=20_000, n=40, mismatch=False)
+    study, analysis = tabs
+    _prepare(study, files)
+    assert analysis.run_button.isEnabled()
+
+    # Cancel: nothing is kept
+    analysis.run()
+    analysis.cancel_button.click()
+    qtbot.waitUntil(lambda: analysis.worker is None, timeout=60_000)
+    assert analysis.project.fit is None and "Cancelled" in analysis.status_label.text()
+
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    stages = []
+    t0 = time.perf_counter()
+    analysis.run()
+    analysis.worker.progress.connect(lambda d, t, msg: stages.append(msg))
+    qtbot.waitUntil(lambda: analysis.worker is None, timeout=120_000)
+    elapsed = time.perf_counter() - t0
+    timer.stop()
+    fit = analysis.project.fit
+    assert fit is not None and fit.coef_.shape[0] == 20_000
+    during = [t for t in ticks if t0 <= t]
+    assert len(during) >= 5, f"event loop ticked {len(during)} times in {elapsed:.2f} s"
+    gaps = np.diff([t0, *during])
+    assert gaps.max() < 1.0, f"the window froze for {gaps.max():.2f} s"
+    assert len(set(stages)) >= 3        # progress by stage reached the UI
+
+
+def test_screenshot_analysis_tab(tabs, tmp_path, qtbot):
+    study, analysis = tabs
+    _prepare(study, make_study(tmp_path / "s"))
+    fit = _run_and_wait(qtbot, analysis)
+    assert fit is not None
+    qtbot.wait(50)
+    image = analysis.grab()
+    assert image.width() >= 1000 and image.height() >= 700
+    targets = [tmp_path / "analysis_tab.png"]
+    if os.environ.get("FASTMIX_SCREENSHOT_DIR"):
+        Path(os.environ["FASTMIX_SCREENSHOT_DIR"]).mkdir(parents=True, exist_ok=True)
+        targets.append(Path(os.environ["FASTMIX_SCREENSHOT_DIR"]) / "analysis_tab.png")
+    for t in targets:
+        assert image.save(str(t)) and t.stat().st_size > 10_000
