@@ -1,0 +1,276 @@
+"""Results tab: term tree, ranked table (sort/filter), volcano <-> table selection, gene view,
+fixed effects, covariance heatmap, enrichment, screenshots. Uses a real FastMix fit on sim3."""
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QImage
+
+from engine.fastmix import FastMix
+from engine.simulate import simulate_sim3
+from gui.models.results_model import ResultsFilterProxyModel, ResultsTableModel, direction_sign
+from gui.results_tab import KIND_GROUPS, ResultsTab, save_screenshot
+
+
+@functools.lru_cache(maxsize=1)
+def _fit():
+    sim = simulate_sim3(m=1000, n=40, seed=1)
+    fit = FastMix().fit(sim.expression, sim.proportions, sim.covariates)
+    return sim, fit
+
+
+@pytest.fixture
+def fitted():
+    return _fit()
+
+
+@pytest.fixture
+def tab(qtbot, fitted):
+    sim, fit = fitted
+    w = ResultsTab(None, None)
+    qtbot.addWidget(w)
+    w.resize(1400, 850)
+    w.show()
+    w.set_results(fit.results_, fit)
+    w.set_expression(sim.expression)
+    return w
+
+
+def _column(tab, name):
+    return list(tab.table_model.source_frame().columns).index(name)
+
+
+def _shown(tab, name):
+    col = _column(tab, name)
+    return [tab.proxy.index(r, col).data(Qt.ItemDataRole.UserRole) for r in range(tab.proxy.rowCount())]
+
+
+def test_models_pass_qt_model_tester(qtmodeltester, fitted):
+    _, fit = fitted
+    model = ResultsTableModel(fit.results_.to_frame("Cell1.Group"), descriptions=fit.results_.column_descriptions)
+    qtmodeltester.check(model)
+    proxy = ResultsFilterProxyModel()
+    proxy.setSourceModel(model)
+    proxy.set_fdr_threshold(0.5)
+    qtmodeltester.check(proxy)
+
+
+def test_term_tree_groups_terms_by_kind_with_hit_counts(tab, fitted):
+    _, fit = fitted
+    res = fit.results_
+    tree = tab.term_tree
+    groups = {tree.topLevelItem(i).text(0): tree.topLevelItem(i) for i in range(tree.topLevelItemCount())}
+    for kind, label in KIND_GROUPS:
+        expected = [t for t in res.terms if res.term_kinds[t] == kind]
+        item = groups[label]
+        assert [item.child(j).text(0) for j in range(item.childCount())] == expected
+        for j, t in enumerate(expected):
+            assert int(item.child(j).text(1)) == int((res.quasi_fdr[t] <= 0.05).sum())
+    assert [g for g in groups] == [label for _, label in KIND_GROUPS]
+    assert tab.current_term() == "Cell1"
+
+
+def test_table_ranked_with_p_value_tooltips(tab, fitted):
+    _, fit = fitted
+    res = fit.results_
+    tab.select_term("Cell2.Group")
+    assert tab.proxy.rowCount() == 1000
+    genes = _shown(tab, "gene")
+    assert genes[0] == res.quasi_p["Cell2.Group"].idxmin()
+    assert _shown(tab, "rank") == list(range(1, 1001))
+    for name in ("quasi_p", "ols_p", "quasi_fdr"):
+        tip = tab.table_model.headerData(_column(tab, name), Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+        assert tip == res.column_descriptions[name]
+    # coefficient column = the gene's coefficient for that term
+    coef = dict(zip(genes, _shown(tab, "coefficient")))
+    g = genes[10]
+    assert coef[g] == pytest.approx(res.coef.loc[g, "Cell2.Group"])
+
+
+def test_sort_by_clicking_header(qtbot, tab, fitted):
+    _, fit = fitted
+    tab.select_term("Group")
+    header = tab.table.horizontalHeader()
+    col = _column(tab, "coefficient")
+    x = header.sectionPosition(col) + header.sectionSize(col) // 2
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2))
+    values = np.array(_shown(tab, "coefficient"))
+    assert len(values) == 1000
+    assert np.all(np.diff(values) >= 0) or np.all(np.diff(values) <= 0)
+    first = values[0]
+    assert first in (fit.results_.coef["Group"].min(), fit.results_.coef["Group"].max())
+
+
+def test_filters_gene_text_fdr_and_direction(qtbot, tab, fitted):
+    _, fit = fitted
+    res = fit.results_
+    term = "Cell1.Group"
+    tab.select_term(term)
+    qtbot.keyClicks(tab.gene_search, "gene1")
+    # Gene1, Gene10-19, Gene100-199, Gene1000: 1 + 10 + 100 + 1
+    assert tab.proxy.rowCount() == 112
+    assert all("gene1" in g.lower() for g in _shown(tab, "gene"))
+    tab.gene_search.clear()
+    tab.fdr_spin.setValue(0.3)
+    tab.significant_only.setChecked(True)
+    assert tab.proxy.rowCount() == int((res.quasi_fdr[term] <= 0.3).sum())
+    tab.significant_only.setChecked(False)
+    tab.direction_combo.setCurrentIndex(tab.direction_combo.findData("down"))
+    assert tab.proxy.rowCount() == int((res.random_effects[term] < 0).sum())
+    assert all(v < 0 for v in direction_sign(tab.table_model.source_frame().iloc[
+        [tab.proxy.mapToSource(tab.proxy.index(r, 0)).row() for r in range(tab.proxy.rowCount())]]))
+    assert tab.rows_label.text().startswith(f"{tab.proxy.rowCount()} of 1000")
+
+
+def _click_volcano_point(qtbot, tab, gene):
+    plot = tab.volcano
+    tab.plots.setCurrentWidget(plot)
+    qtbot.waitUntil(lambda: plot.isVisible())
+    x, y = plot.point_position(gene)
+    vb = plot.plotItem.vb
+    scene_pos = vb.mapViewToScene(pg_point(x, y))
+    view_pos = plot.mapFromScene(scene_pos)
+    qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=view_pos)
+
+
+def pg_point(x, y):
+    from PySide6.QtCore import QPointF
+    return QPointF(x, y)
+
+
+def test_volcano_click_selects_table_row_and_row_highlights_point(qtbot, tab, fitted):
+    _, fit = fitted
+    res = fit.results_
+    term = "Cell3.Group"
+    tab.select_term(term)
+    # a gene with the largest -log10 p is isolated at the top of the plot: click it
+    gene = res.quasi_p[term].idxmin()
+    tab.gene_search.setText("Gene99")  # hide it first: clicking must clear filters that hide it
+    with qtbot.waitSignal(tab.volcano.gene_clicked, timeout=2000) as blocker:
+        _click_volcano_point(qtbot, tab, gene)
+    assert blocker.args == [gene]
+    assert tab.selected_gene() == gene
+    assert tab.gene_search.text() == ""
+    # selecting another row in the table rings that point in the volcano
+    row_gene = _shown(tab, "gene")[5]
+    tab.table.selectRow(5)
+    assert tab.selected_gene() == row_gene
+    assert tab.volcano.highlighted_gene() == row_gene
+    assert tab.gene_view.gene == row_gene
+
+
+def test_volcano_colours_follow_fdr_threshold(tab, fitted):
+    _, fit = fitted
+    res = fit.results_
+    tab.select_term("Cell1.Group")
+    tab.fdr_spin.setValue(0.4)
+    assert tab.volcano.significant.sum() == int((res.quasi_fdr["Cell1.Group"] <= 0.4).sum())
+    p = res.quasi_p["Cell1.Group"][res.quasi_fdr["Cell1.Group"] <= 0.4]
+    if len(p):
+        assert tab.volcano.fdr_line.value() == pytest.approx(-np.log10(p.max()))
+
+
+def test_gene_view_fitted_lines_match_model(tab, fitted):
+    sim, fit = fitted
+    gene = "Gene7"
+    view = tab.gene_view
+    view.cell_combo.setCurrentText("Cell2")
+    assert view.colour_combo.currentText() == "Group"  # first covariate by default
+    tab.select_gene(gene)
+    assert view.gene == gene
+    assert len(view.curves) == 2  # Group = 0 / 1
+    X = fit.design_.X
+    names = list(fit.design_.names)
+    group = sim.covariates.loc[list(fit.design_.samples), "Group"].to_numpy()
+    for (label, (grid, line)), level in zip(sorted(view.curves.items()), (0.0, 1.0)):
+        assert label.endswith(f"= {level:.3g}")
+        rows = group == level
+        # linear model: the line at the group's mean proportion = mean fitted value of the group
+        assert np.allclose(view.points[label][1], sim.expression.loc[gene, list(fit.design_.samples)].to_numpy()[rows])
+        at = np.interp(X[rows, names.index("Cell2")].mean(), grid, line)
+        assert at == pytest.approx(fit.fitted_.loc[gene].to_numpy()[rows].mean(), rel=1e-8)
+        slope = (line[-1] - line[0]) / (grid[-1] - grid[0])
+        zmean = X[rows, names.index("Group")].mean()
+        expect = fit.coef_.loc[gene, "Cell2"] + zmean * fit.coef_.loc[gene, "Cell2.Group"]
+        assert slope == pytest.approx(expect, rel=1e-8)
+
+
+def test_fixed_effects_and_covariance_heatmap(tab, fitted):
+    _, fit = fitted
+    res = fit.results_
+    assert tab.fixed_model.rowCount() == len(res.terms)
+    cols = list(tab.fixed_model.source_frame().columns)
+    assert cols[:3] == ["term", "estimate", "std_error"]
+    np.testing.assert_allclose(tab.heatmap.matrix, res.covariance.to_numpy())
+    assert tab.heatmap.labels == list(res.covariance.columns)
+    lo, hi = tab.heatmap.colour_bar.levels()
+    assert hi == pytest.approx(np.abs(res.covariance.to_numpy()).max()) and lo == -hi
+
+
+def test_enrichment_of_term_hits_against_gmt(tmp_path, tab, fitted):
+    from scipy.stats import hypergeom
+    _, fit = fitted
+    res = fit.results_
+    term = "Cell1.Group"
+    tab.select_term(term)
+    tab.fdr_spin.setValue(0.5)
+    hits = sorted(res.quasi_fdr.index[res.quasi_fdr[term] <= 0.5])
+    assert sorted(tab.enrichment_genes()) == hits
+    assert hits, "sim3 must give some hits at FDR 0.5"
+    others = [g for g in res.genes if g not in hits]
+    set_a = hits[:3] + others[:7]
+    set_b = others[10:60]
+    gmt = tmp_path / "sets.gmt"
+    gmt.write_text(f"SET_A\tdesc\t{chr(9).join(set_a)}\nSET_B\tdesc\t{chr(9).join(set_b)}\n")
+    tab.gmt_edit.setText(str(gmt))
+    tab.enrich_button.click()
+    frame = tab.enrichment_frame
+    assert set(frame["gene_set"]) == {"SET_A", "SET_B"}
+    a = frame.set_index("gene_set").loc["SET_A"]
+    assert a["overlap"] == 3
+    assert a["p_value"] == pytest.approx(hypergeom.sf(2, 1000, 10, len(hits)))
+    assert tab.enrich_model.rowCount() == 2
+    assert f"{len(hits)} genes" in tab.enrich_status.text()
+
+
+def test_enrichment_bad_gmt_reports_file(tmp_path, tab):
+    bad = tmp_path / "missing.gmt"
+    assert tab.run_enrichment(str(bad)) is None
+    assert "missing.gmt" in tab.enrich_status.text()
+
+
+def test_clear_results_and_project_signal(qtbot, fitted):
+    from gui.project_model import ProjectModel
+    _, fit = fitted
+    project = ProjectModel()
+    w = ResultsTab(project, None)
+    qtbot.addWidget(w)
+    assert not w.export_button.isEnabled()
+    project.fit = fit
+    assert w.results is fit.results_
+    assert w.export_button.isEnabled()
+    assert w.table_model.rowCount() == 1000
+    project.fit = None
+    assert w.results is None and w.table_model.rowCount() == 0
+
+
+def test_screenshot_of_results_tab(qtbot, tmp_path, tab):
+    tab.select_term("Cell1.Group")
+    tab.table.selectRow(0)
+    path = save_screenshot(tab, tmp_path / "results_tab.png")
+    img = QImage(str(path))
+    assert img.width() >= 1000 and img.height() >= 600
+    # not a blank grab: many distinct colours (table text, coloured volcano points)
+    colours = {img.pixel(x, y) for x in range(0, img.width(), 7) for y in range(0, img.height(), 7)}
+    assert len(colours) > 20
+    tab.plots.setCurrentWidget(tab.gene_view)
+    save_screenshot(tab, tmp_path / "results_gene_view.png")
+    tab.plots.setCurrentWidget(tab.heatmap)
+    save_screenshot(tab, tmp_path / "results_covariance.png")
+    if os.environ.get("FASTMIX_SCREENSHOT_DIR"):
+        assert (os.path.isfile(os.path.join(os.environ["FASTMIX_SCREENSHOT_DIR"], "results_tab.png")))
