@@ -72,6 +72,7 @@ class GateViewBox(pg.ViewBox):
         self.tool = "select"
         self.one_d = False
         self._points: list[tuple[float, float]] = []
+        self._drag_start = None
         self._preview = pg.PlotCurveItem(pen=pg.mkPen("#d62728", width=2, style=Qt.DashLine))
         self._preview.setZValue(50)
         self.addItem(self._preview, ignoreBounds=True)
@@ -90,7 +91,11 @@ class GateViewBox(pg.ViewBox):
     def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (Qt naming)
         if self.tool in ("rectangle", "ellipse", "range") and ev.button() == Qt.LeftButton:
             ev.accept()
-            start = self.mapSceneToView(ev.buttonDownScenePos())
+            if ev.isStart() or self._drag_start is None:
+                # the press as pyqtgraph recorded it (Qt's buttonDownScenePos can lag behind)
+                presses = [c for c in getattr(self.scene(), "clickEvents", []) if c.button() == Qt.LeftButton]
+                self._drag_start = presses[0].scenePos() if presses else ev.buttonDownScenePos()
+            start = self.mapSceneToView(self._drag_start)
             x0, y0 = float(start.x()), float(start.y())
             x1, y1 = self._data_point(ev)
             if self.tool == "range" or self.one_d:
@@ -104,6 +109,7 @@ class GateViewBox(pg.ViewBox):
                 xs, ys = [x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0]
             self._preview.setData(np.asarray(xs, float), np.asarray(ys, float))
             if ev.isFinish():
+                self._drag_start = None
                 self._preview.setData([], [])
                 if x0 != x1 and (y0 != y1 or self.tool == "range" or self.one_d):
                     kind = "range" if self.one_d else self.tool

@@ -1,0 +1,337 @@
+"""Dialogs of the Gating tab: spillover editor, DAFi settings, auto-tune review, batch results."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView, QApplication, QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+    QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
+    QScrollArea, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from gui.plots.density import histogram2d, log_density
+
+
+# ---------------------------------------------------------------------------
+class SpilloverDialog(QDialog):
+    """Edit a spillover matrix (rows = spilling detector, columns = receiving detector)."""
+
+    def __init__(self, detectors: list[str], matrix: np.ndarray, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Spillover matrix")
+        self.detectors = list(detectors)
+        m = np.asarray(matrix, dtype=np.float64)
+        self.table = QTableWidget(len(detectors), len(detectors))
+        self.table.setHorizontalHeaderLabels(self.detectors)
+        self.table.setVerticalHeaderLabels(self.detectors)
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                self.table.setItem(i, j, QTableWidgetItem(f"{m[i, j]:.6g}"))
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #c00000")
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel("Fraction of each row detector's signal seen in each column detector."))
+        lay.addWidget(self.table)
+        lay.addWidget(self.error)
+        lay.addWidget(buttons)
+        self.resize(120 + 90 * len(detectors), 160 + 32 * len(detectors))
+
+    def matrix(self) -> np.ndarray:
+        """The edited matrix; raises ValueError naming the bad cell."""
+        n = len(self.detectors)
+        out = np.empty((n, n))
+        for i in range(n):
+            for j in range(n):
+                text = self.table.item(i, j).text().strip()
+                try:
+                    out[i, j] = float(text)
+                except ValueError:
+                    raise ValueError(f"cell {self.detectors[i]} / {self.detectors[j]} is not a number: {text!r}") from None
+        if np.linalg.matrix_rank(out) < n:
+            raise ValueError("the matrix is singular (cannot be inverted for compensation)")
+        return out
+
+    def _accept(self) -> None:
+        try:
+            self.matrix()
+        except ValueError as exc:
+            self.error.setText(str(exc))
+            return
+        self.accept()
+
+
+# ---------------------------------------------------------------------------
+class DafiSettingsDialog(QDialog):
+    """Global DAFi settings: number of clusters, seed and clustering channels."""
+
+    def __init__(self, channels: list[str], settings: dict, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("DAFi settings")
+        self.k = QSpinBox()
+        self.k.setRange(2, 1000)
+        self.k.setValue(int(settings.get("k", 100)))
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setValue(int(settings.get("seed", 0)))
+        self.channels = QListWidget()
+        chosen = set(settings.get("channels") or [])
+        for ch in channels:
+            it = QListWidgetItem(ch)
+            it.setFlags(it.flags() | Qt.ItemIsUserCheckable)
+            it.setCheckState(Qt.Checked if (not chosen or ch in chosen) else Qt.Unchecked)
+            self.channels.addItem(it)
+        form = QFormLayout(self)
+        form.addRow("Clusters (k)", self.k)
+        form.addRow("Random seed", self.seed)
+        form.addRow("Channels", self.channels)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def settings(self) -> dict:
+        chans = [self.channels.item(i).text() for i in range(self.channels.count())
+                 if self.channels.item(i).checkState() == Qt.Checked]
+        return {"k": self.k.value(), "seed": self.seed.value(), "channels": chans}
+
+
+# ---------------------------------------------------------------------------
+class _Thumb(pg.PlotWidget):
+    def __init__(self, x, y, old_xy, new_xy, title: str) -> None:
+        super().__init__(background="w")
+        self.setFixedSize(220, 200)
+        pi = self.getPlotItem()
+        pi.setTitle(title, color="k", size="9pt")
+        pi.hideButtons()
+        self.setMouseEnabled(False, False)
+        from gui.plots.density import data_range
+        xr, yr = data_range(x), data_range(y)
+        img = pg.ImageItem(log_density(histogram2d(x, y, bins=96, x_range=xr, y_range=yr)),
+                           axisOrder="col-major")
+        img.setColorMap(pg.colormap.get("viridis"))
+        from PySide6.QtCore import QRectF
+        img.setRect(QRectF(xr[0], yr[0], xr[1] - xr[0], yr[1] - yr[0]))
+        pi.addItem(img)
+        if old_xy is not None:
+            pi.plot(*old_xy, pen=pg.mkPen("#7f7f7f", width=1.5, style=Qt.DashLine))
+        if new_xy is not None:
+            pi.plot(*new_xy, pen=pg.mkPen("#d62728", width=2))
+        pi.setRange(xRange=xr, yRange=yr, padding=0)
+
+
+class AutoTuneDialog(QDialog):
+    """Grid of per-sample thumbnails: the adapted gate (red) over the template (grey dashed).
+
+    ``thumbs`` is a list of dicts with keys ``sample``, ``x``, ``y``, ``old``, ``new`` (outline
+    arrays or None), ``shift`` (float) and ``error`` (str or None). Checked samples are accepted.
+    """
+
+    def __init__(self, gate_id: str, thumbs: list[dict], parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Auto-tune: {gate_id}")
+        self.checks: dict[str, QCheckBox] = {}
+        grid = QGridLayout()
+        for i, t in enumerate(thumbs):
+            cell = QVBoxLayout()
+            if t.get("error"):
+                lab = QLabel(f"{t['sample']}\n{t['error']}")
+                lab.setStyleSheet("color: #c00000")
+                lab.setWordWrap(True)
+                lab.setFixedWidth(220)
+                cell.addWidget(lab)
+            else:
+                cell.addWidget(_Thumb(t["x"], t["y"], t.get("old"), t.get("new"),
+                                      f"{t['sample']}: moved {t['shift']:.3g}"))
+                box = QCheckBox("accept adapted gate")
+                box.setChecked(bool(t.get("accepted", t["shift"] > 0)))
+                self.checks[t["sample"]] = box
+                cell.addWidget(box)
+            w = QWidget()
+            w.setLayout(cell)
+            grid.addWidget(w, i // 4, i % 4)
+        inner = QWidget()
+        inner.setLayout(grid)
+        scroll = QScrollArea()
+        scroll.setWidget(inner)
+        scroll.setWidgetResizable(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel("Grey dashed: template gate. Red: gate adapted to the sample. "
+                             "Unchecked samples keep the template."))
+        lay.addWidget(scroll)
+        lay.addWidget(buttons)
+        self.resize(960, 560)
+
+    def accepted_samples(self) -> list[str]:
+        return [s for s, b in self.checks.items() if b.isChecked()]
+
+
+# ---------------------------------------------------------------------------
+def counts_wide(counts: pd.DataFrame) -> pd.DataFrame:
+    """Tidy counts -> sample x population table with ``<pop> count`` and ``<pop> %parent``."""
+    if counts.empty:
+        return pd.DataFrame()
+    c = counts.pivot_table(index="sample", columns="population", values="count", aggfunc="first", sort=False)
+    p = counts.pivot_table(index="sample", columns="population", values="pct_parent", aggfunc="first", sort=False)
+    cols = {}
+    for pop in c.columns:
+        cols[f"{pop} count"] = c[pop].astype("int64")
+        cols[f"{pop} %parent"] = p[pop].round(2)
+    out = pd.DataFrame(cols)
+    out.index.name = "sample"
+    return out
+
+
+def proportions_from_counts(counts: pd.DataFrame, populations: list[str]) -> pd.DataFrame:
+    """Fractions of the chosen populations per sample (rows sum to 1): FastMix cell proportions."""
+    sub = counts[counts["population"].isin(populations)]
+    wide = sub.pivot_table(index="sample", columns="population", values="count", aggfunc="first", sort=False)
+    wide = wide.reindex(columns=populations).astype(np.float64)
+    total = wide.sum(axis=1).replace(0.0, np.nan)
+    out = wide.div(total, axis=0)
+    out.columns = [str(p).rsplit("/", 1)[-1] for p in out.columns]
+    out.index.name = "sample"
+    return out
+
+
+def _atomic_write(path: Path, write) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class BatchResultsDialog(QDialog):
+    """Sample x population table (count and % parent) after "Apply to all".
+
+    Ctrl+C copies the selection (tab-separated). Checked populations become the project's
+    cell proportions (``project.proportions``) with "Use as cell proportions".
+    """
+
+    def __init__(self, counts: pd.DataFrame, errors: dict[str, str], project=None, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Gating results: all samples")
+        self.counts = counts
+        self.errors = dict(errors)
+        self.project = project
+        self.wide = counts_wide(counts)
+        self.table = QTableWidget(len(self.wide), len(self.wide.columns))
+        self.table.setHorizontalHeaderLabels([str(c) for c in self.wide.columns])
+        self.table.setVerticalHeaderLabels([str(i) for i in self.wide.index])
+        vals = self.wide.to_numpy()
+        for i in range(vals.shape[0]):
+            for j in range(vals.shape[1]):
+                v = vals[i, j]
+                item = QTableWidgetItem("" if pd.isna(v) else (f"{int(v):,}" if j % 2 == 0 else f"{v:.2f}"))
+                item.setData(Qt.UserRole, None if pd.isna(v) else float(v))
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.table.setItem(i, j, item)
+        self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        QShortcut(QKeySequence.Copy, self.table, activated=self.copy_selection)
+        self.populations = QListWidget()
+        pops = list(dict.fromkeys(counts["population"])) if not counts.empty else []
+        for pop in pops:
+            it = QListWidgetItem(pop)
+            it.setFlags(it.flags() | Qt.ItemIsUserCheckable)
+            it.setCheckState(Qt.Unchecked)
+            self.populations.addItem(it)
+        self.use_button = QPushButton("Use as cell proportions")
+        self.use_button.clicked.connect(self.use_as_proportions)
+        self.csv_button = QPushButton("Export CSV…")
+        self.csv_button.clicked.connect(lambda: self._export_dialog("csv"))
+        self.xlsx_button = QPushButton("Export Excel…")
+        self.xlsx_button.clicked.connect(lambda: self._export_dialog("xlsx"))
+        side = QVBoxLayout()
+        side.addWidget(QLabel("Cell types for FastMix:"))
+        side.addWidget(self.populations)
+        side.addWidget(self.use_button)
+        side.addWidget(self.csv_button)
+        side.addWidget(self.xlsx_button)
+        top = QHBoxLayout()
+        top.addWidget(self.table, 3)
+        top.addLayout(side, 1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        if self.errors:
+            err = QLabel("Not gated:\n" + "\n".join(f"{Path(k).name}: {v}" for k, v in self.errors.items()))
+            err.setStyleSheet("color: #c00000")
+            err.setWordWrap(True)
+            err.setObjectName("batchErrors")
+            lay.addWidget(err)
+        close = QDialogButtonBox(QDialogButtonBox.Close)
+        close.rejected.connect(self.reject)
+        lay.addWidget(close)
+        self.resize(1000, 500)
+
+    def set_checked(self, populations: list[str]) -> None:
+        for i in range(self.populations.count()):
+            it = self.populations.item(i)
+            it.setCheckState(Qt.Checked if it.text() in populations else Qt.Unchecked)
+
+    def checked_populations(self) -> list[str]:
+        return [self.populations.item(i).text() for i in range(self.populations.count())
+                if self.populations.item(i).checkState() == Qt.Checked]
+
+    def selection_text(self) -> str:
+        """Selected cells as TSV with headers (whole table if nothing is selected)."""
+        idx = self.table.selectedIndexes()
+        rows = sorted({i.row() for i in idx}) or list(range(self.table.rowCount()))
+        cols = sorted({i.column() for i in idx}) or list(range(self.table.columnCount()))
+        lines = ["sample\t" + "\t".join(self.table.horizontalHeaderItem(c).text() for c in cols)]
+        for r in rows:
+            cells = []
+            for c in cols:
+                v = self.table.item(r, c).data(Qt.UserRole)
+                cells.append("" if v is None else (str(int(v)) if c % 2 == 0 else f"{v:.2f}"))
+            lines.append(self.table.verticalHeaderItem(r).text() + "\t" + "\t".join(cells))
+        return "\n".join(lines) + "\n"
+
+    def copy_selection(self) -> None:
+        QApplication.clipboard().setText(self.selection_text())
+
+    def export(self, path: str | os.PathLike) -> Path:
+        """Write the table to CSV or Excel (by suffix), atomically."""
+        path = Path(path)
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            _atomic_write(path, lambda tmp: self.wide.to_excel(tmp, sheet_name="gating"))
+        else:
+            _atomic_write(path, lambda tmp: self.wide.to_csv(tmp))
+        return path
+
+    def _export_dialog(self, kind: str) -> None:
+        flt = "Excel workbook (*.xlsx)" if kind == "xlsx" else "CSV (*.csv)"
+        path, _ = QFileDialog.getSaveFileName(self, "Export gating results", f"gating_counts.{kind}", flt)
+        if path:
+            try:
+                self.export(path)
+            except OSError as exc:
+                QMessageBox.warning(self, "Export failed", f"{path}: {exc}")
+
+    def use_as_proportions(self) -> pd.DataFrame | None:
+        pops = self.checked_populations()
+        if not pops:
+            QMessageBox.information(self, "Cell proportions", "Check at least one population first.")
+            return None
+        props = proportions_from_counts(self.counts, pops)
+        if self.project is not None:
+            self.project.proportions = props
+        return props
