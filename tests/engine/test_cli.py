@@ -1,0 +1,234 @@
+"""The headless ``fastmix`` command: R reference numbers, exact output contracts, clean failures."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from engine.cli import OUTPUT_FILES, main, run_fastmix
+from engine.export import sheet_names, write_rnk
+from engine.report import sha256_file
+from engine.simulate import simulate_sim3
+
+FIXED_COLUMNS = ["term", "estimate", "std_error", "t", "df", "p_value", "p_adj"]
+GENE_COLUMNS = ["gene", "term", "coefficient", "random_effect", "quasi_p", "quasi_fdr", "ols_p", "ols_fdr", "rank"]
+TRICKY = {"Gene1": "SEPT1", "Gene2": "MARCH1", "Gene3": '=HYPERLINK("x")'}
+
+
+@pytest.fixture(scope="module")
+def sim3_run(shared_dir, tmp_path_factory):
+    ref = shared_dir / "data" / "reference" / "sim3"
+    out = tmp_path_factory.mktemp("sim3") / "out"
+    args = ["--expression", str(ref / "expr.csv"), "--proportions", str(ref / "cellprop.csv"),
+            "--covariates", str(ref / "covariates.csv"), "--out", str(out)]
+    return ref, out, args
+
+
+def test_sim3_matches_r_reference(sim3_run, capsys):
+    ref, out, args = sim3_run
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "50 samples matched" in captured.out and "informative terms: none" in captured.out
+    assert "Cell1.Group:" in captured.out and captured.err == ""
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert not [p for p in out.parent.iterdir() if p.name != "out"]  # temp folder removed
+
+    fe = pd.read_csv(out / "fixed_effects.csv")
+    assert list(fe.columns) == FIXED_COLUMNS
+    r = pd.read_csv(ref / "R_fastmix_fixed_results.csv").set_index("term")
+    fe = fe.set_index("term")
+    assert list(fe.index) == list(r.index)
+    for ours, theirs in [("estimate", "betahat"), ("t", "tstat"), ("p_value", "p.value"), ("p_adj", "p.adj"),
+                         ("df", "df")]:
+        np.testing.assert_allclose(fe[ours].to_numpy(), r[theirs].to_numpy(), rtol=1e-6, err_msg=ours)
+    np.testing.assert_allclose(fe["std_error"], r["betahat"] / r["tstat"], rtol=1e-6)
+
+    d = pd.read_csv(out / "covariance.csv", index_col=0)
+    assert d.index.name == "term"
+    rd = pd.read_csv(ref / "R_fastmix_cov_D.csv", index_col=0)
+    assert list(d.columns) == list(rd.columns) and list(d.index) == list(rd.index)
+    np.testing.assert_allclose(d.to_numpy(), rd.to_numpy(), rtol=1e-6)
+
+    g = pd.read_csv(out / "gene_results.csv")
+    assert list(g.columns) == GENE_COLUMNS and len(g) == 5000 * 7
+    qp = pd.read_csv(ref / "R_fastmix_re_ind_pvalue.csv", index_col=0)
+    one = g[g["term"] == "Cell1.Group"].set_index("gene")
+    np.testing.assert_allclose(one["quasi_p"], qp.loc[one.index, "Cell1.Group"], rtol=1e-6)
+    assert one["rank"].tolist() == list(range(1, 5001))
+
+    rep = json.loads((out / "report.json").read_text())
+    sha = {e["role"]: e["sha256"] for e in rep["inputs"]}
+    assert sha["expression"] == sha256_file(ref / "expr.csv")
+    assert sha["covariates"] == sha256_file(ref / "covariates.csv")
+    assert rep["results"]["kept_genes"] == 5000 and rep["results"]["informative_terms"] == []
+    assert rep["parameters"]["trim"] == 0.5 and rep["parameters"]["detector"] == "gmm"
+    assert "fit" in rep["timings_s"] and rep["libraries"]["pandas"] == pd.__version__
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A small simulated study as the lab would hand it in: text Group, tricky gene symbols."""
+    sim = simulate_sim3(m=500, n=40, seed=3)
+    folder = tmp_path_factory.mktemp("study")
+    expr = sim.expression.rename(index=TRICKY)
+    expr["Extra99"] = 1.0  # a sample with no proportions: warned about, left out
+    expr.to_csv(folder / "expr.csv")
+    (sim.proportions * 100).to_csv(folder / "props.csv", index_label="sample")  # percentages
+    cov = sim.covariates.assign(Group=np.where(sim.covariates["Group"] > 0, "treated", "control"))
+    cov.to_csv(folder / "cov.csv", index_label="sample")
+    return sim, folder
+
+
+def _args(folder, out, *extra, expr="expr.csv", props="props.csv", cov="cov.csv"):
+    args = ["-e", str(folder / expr), "-p", str(folder / props), "-o", str(out)]
+    if cov:
+        args += ["-c", str(folder / cov)]
+    return args + list(extra)
+
+
+def test_simulated_study_outputs_and_xlsx(study, tmp_path, capsys):
+    sim, folder = study
+    out = tmp_path / "res"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(_args(folder, out)) == 0
+    cap = capsys.readouterr()
+    assert cap.err.count("\n") == 1 and "warning" in cap.err and "Extra99" in cap.err
+    assert "percentages" in cap.out
+    assert (out / "keep.txt").read_text() == "mine"
+    fe = pd.read_csv(out / "fixed_effects.csv")
+    assert fe["term"].tolist() == ["Cell1", "Cell2", "Cell3", "Group[treated]", "Cell1.Group[treated]",
+                                   "Cell2.Group[treated]", "Cell3.Group[treated]"]
+    g = pd.read_csv(out / "gene_results.csv", keep_default_na=False)
+    assert {"SEPT1", "MARCH1", "'=HYPERLINK(\"x\")"} <= set(g["gene"])
+    # the method finds the simulated Cell1.Group DEGs (5% of genes): >= 40% of the top 20 are true
+    top = g[g["term"] == "Cell1.Group[treated]"].nsmallest(20, "rank")["gene"].str.removeprefix("'")
+    truth = sim.deg.rename(index=TRICKY).iloc[:, 4]
+    assert truth.mean() == 0.05 and truth.loc[top].mean() >= 0.4
+
+    wb = load_workbook(out / "results.xlsx")
+    names = sheet_names(fe["term"].tolist())
+    assert wb.sheetnames[:7] == list(names.values())
+    assert {"Fixed effects", "Covariance D", "Parameters", "Run report"} <= set(wb.sheetnames)
+    ws = wb[names["Cell2.Group[treated]"]]
+    ranks = [r[7] for r in ws.iter_rows(min_row=2, values_only=True)]
+    assert ranks == list(range(1, 501))
+    cells = {c.value: c for c in ws["A"][1:]}
+    assert cells["SEPT1"].data_type == "s" and cells["MARCH1"].number_format == "@"
+    assert "'=HYPERLINK(\"x\")" in cells and not any(c.data_type == "f" for c in ws["A"])
+
+
+def test_sheet_names_have_no_brackets(study, tmp_path):
+    sim, folder = study
+    out = tmp_path / "r"
+    assert main(_args(folder, out)) == 0
+    names = load_workbook(out / "results.xlsx", read_only=True).sheetnames
+    assert not any(ch in n for n in names for ch in "[]:*?/\\") and all(len(n) <= 31 for n in names)
+    assert "Cell1.Group_treated_" in names
+
+
+def test_reference_level_and_pipeline_equals_cli(study, tmp_path):
+    sim, folder = study
+    cli_out = tmp_path / "cli"
+    assert main(_args(folder, cli_out, "--reference", "Group=treated")) == 0
+    fe_cli = pd.read_csv(cli_out / "fixed_effects.csv").set_index("term")
+    model, report = run_fastmix(folder / "expr.csv", folder / "props.csv", folder / "cov.csv", None)
+    fe_default = model.results_.fixed_effects.set_index("term")
+    # switching the reference level flips the sign of every Group term, nothing else changes
+    np.testing.assert_allclose(fe_cli.loc["Group[control]", "estimate"], -fe_default.loc["Group[treated]", "estimate"],
+                               rtol=1e-9)
+    np.testing.assert_allclose(fe_cli.loc["Cell1", "estimate"], fe_default.loc["Cell1", "estimate"], rtol=1e-9)
+    # the function the GUI calls gives the same numbers as the command line
+    m2, _ = run_fastmix(folder / "expr.csv", folder / "props.csv", folder / "cov.csv", tmp_path / "gui",
+                        reference={"Group": "treated"})
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "gui" / "fixed_effects.csv").set_index("term"), fe_cli)
+    assert report["samples"]["matched"] == 40 and "Extra99" in report["samples"]["warnings"][0]
+    # .rnk of the results parses, is sorted and has one line per gene
+    rnk = pd.read_csv(write_rnk(m2.results_, tmp_path / "rnk")[4], sep="\t", header=None, keep_default_na=False)
+    assert len(rnk) == 500 and rnk[0].is_unique and np.all(np.diff(rnk[1].to_numpy()) <= 0)
+
+
+def _edit(folder, tmp_path, name, fn):
+    """Copy of input ``name`` changed by ``fn(text) -> text``, other inputs copied unchanged."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for f in ("expr.csv", "props.csv", "cov.csv"):
+        text = (folder / f).read_text()
+        (tmp_path / f).write_text(fn(text) if f == name else text)
+    return tmp_path
+
+
+def _replace_cell(row_id, col_index, value):
+    def fn(text):
+        lines = text.split("\n")
+        for i, line in enumerate(lines):
+            parts = line.split(",")
+            if parts[0] == row_id:
+                parts[col_index] = value
+                lines[i] = ",".join(parts)
+        return "\n".join(lines)
+    return fn
+
+
+def _cov_with(extra: dict):
+    def fn(text):
+        lines = text.rstrip("\n").split("\n")
+        head = lines[0] + "," + ",".join(extra)
+        body = [line + "," + ",".join(str(v[i]) for v in extra.values()) for i, line in enumerate(lines[1:])]
+        return "\n".join([head] + body) + "\n"
+    return fn
+
+
+AGE = np.round(np.linspace(20, 70, 40), 1)
+ERRORS = {
+    "missing file": (None, None, ["-e", "nothere.csv"], r"nothere.csv: file not found"),
+    "non-numeric": ("expr.csv", _replace_cell("Gene7", 3, "abc"), [],
+                    r"expr.csv, column 'Subj3', row 'Gene7': value 'abc' is not a number"),
+    "NA": ("props.csv", _replace_cell("Subj5", 2, "NA"), [], r"props.csv, column 'Cell2', row 'Subj5': value is missing"),
+    "duplicate gene": ("expr.csv", lambda t: t.replace("Gene9,", "Gene8,"), [],
+                       r"expr.csv, row 'Gene8': duplicate ID in the first column"),
+    "duplicate sample": ("expr.csv", lambda t: t.replace(",Subj4,", ",Subj3,", 1), [],
+                         r"expr.csv, column 'Subj3': duplicate column name"),
+    "no overlap": ("props.csv", lambda t: t.replace("Subj", "Patient"), [],
+                   r"no sample IDs in common between expr.csv \(columns\) and props.csv \(rows\)"),
+    "fewer samples than terms": ("cov.csv", lambda t: "\n".join(t.split("\n")[:4] + t.split("\n")[-3:]), [],
+                                 r"5 matched samples but the model has 7 terms.*--no-covariate-main"),
+    "constant column": ("cov.csv", _cov_with({"Site": ["A"] * 40}), [],
+                        r"cov.csv, column 'Site': covariate is constant across the 40 matched samples"),
+    "collinear column": ("cov.csv", _cov_with({"Age": AGE, "AgeMonths": AGE * 12}), [],
+                         r"design matrix is singular.*\[columns: .*Age, AgeMonths.*\].*--no-covariate-main"),
+    "bad reference": (None, None, ["--reference", "Group=placebo"],
+                      r"cov.csv, column 'Group': reference level 'placebo' not found \(levels: control, treated\)"),
+}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_bad_input_one_line_exit_2_nothing_written(case, study, tmp_path, capsys):
+    sim, folder = study
+    name, fn, extra, pattern = ERRORS[case]
+    src = _edit(folder, tmp_path / "in", name, fn) if name else folder
+    out = tmp_path / "work" / "out"
+    args = _args(src, out) + extra
+    if extra[:1] == ["-e"]:
+        args = _args(src, out, expr=extra[1]) + extra[2:]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastmix: error: ") and err.count("\n") == 1, err
+    assert pd.Series([err]).str.contains(pattern, regex=True).iloc[0], err
+    assert not (tmp_path / "work").exists()  # nothing written, not even the folder
+
+
+def test_singular_proportions_suggest_no_covariate_main(study, tmp_path, capsys):
+    sim, folder = study
+    props = sim.proportions.div(sim.proportions.sum(axis=1), axis=0)  # rows sum to exactly 1
+    props.to_csv(tmp_path / "closed.csv", index_label="sample")
+    for f in ("expr.csv", "cov.csv"):
+        (tmp_path / f).write_text((folder / f).read_text())
+    assert main(_args(tmp_path, tmp_path / "o1", props="closed.csv")) == 2
+    err = capsys.readouterr().err
+    assert "singular" in err and "Group[treated]" in err and "--no-covariate-main" in err
+    assert main(_args(tmp_path, tmp_path / "o2", "--no-covariate-main", props="closed.csv")) == 0
+    fe = pd.read_csv(tmp_path / "o2" / "fixed_effects.csv")
+    assert "Group[treated]" not in set(fe["term"]) and "Cell1.Group[treated]" in set(fe["term"])
