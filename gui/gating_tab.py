@@ -381,7 +381,7 @@ class GatingTab(QWidget):
         for (ch, tr), d in zip(combos, dims):
             ch.blockSignals(True)
             tr.blockSignals(True)
-            j = ch.findData(d.channel)
+            j = self._channel_row(d.channel)
             if j >= 0:
                 ch.setCurrentIndex(j)
             kind = self._kind_of(d.transform_ref)
@@ -395,6 +395,23 @@ class GatingTab(QWidget):
         self.compensate.blockSignals(True)
         self.compensate.setChecked(dims[0].compensation_ref not in (None, "uncompensated"))
         self.compensate.blockSignals(False)
+
+    def _channel_row(self, channel: str) -> int:
+        """Row of a channel given by ``$PnN`` or marker (gates may use either)."""
+        s = self.sample()
+        if s is None:
+            return -1
+        try:
+            return s.channel_index(channel)
+        except Exception:
+            return -1
+
+    def _same_dim(self, a, b) -> bool:
+        unc = (None, "uncompensated")
+        return (self._channel_row(a.channel) == self._channel_row(b.channel) >= 0
+                and a.transform_ref == b.transform_ref and a.ratio == b.ratio
+                and (a.compensation_ref == b.compensation_ref
+                     or (a.compensation_ref in unc and b.compensation_ref in unc)))
 
     def _kind_of(self, transform_ref) -> str:
         return "linear" if transform_ref is None else str(transform_ref)
@@ -412,10 +429,10 @@ class GatingTab(QWidget):
     def _axes_match(self, gate) -> bool:
         dims = self.current_dimensions()
         if gate_kind(gate) == "range":
-            return dims[0] == dims[1] and gate.dimensions[0] == dims[0]
-        if dims[0] == dims[1]:
+            return dims[0] == dims[1] and self._same_dim(gate.dimensions[0], dims[0])
+        if dims[0] == dims[1] or len(gate.dimensions) != 2:
             return False
-        return tuple(gate.dimensions[:2]) == dims
+        return self._same_dim(gate.dimensions[0], dims[0]) and self._same_dim(gate.dimensions[1], dims[1])
 
     def refresh(self, rebuild_tree: bool = True) -> None:
         """Re-evaluate the current sample, redraw the plot, gates, labels and the tree."""

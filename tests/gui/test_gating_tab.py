@@ -279,3 +279,27 @@ def test_save_reopen_and_gatingml_roundtrip(qtbot, tab, tmp_path):
     assert {p: tab2.count(p)[0] for p in tab2.project.strategy.population_ids()} == before
     assert tab2.tree_model.index_of("Ellipse 1").isValid()
     jobs2.shutdown()
+
+
+def test_dafi_refine_overlay(qtbot, tab):
+    strategy = tab.project.strategy
+    from gui.plots.gate_items import gate_kind
+    leaf = next(g for g in strategy.gates if strategy.children(g) == [] and strategy.gates[g].parent_id
+                and gate_kind(strategy.gates[g]) in ("rectangle", "polygon", "ellipse"))
+    tab.set_dafi_mode(leaf, "cluster")
+    settings = tab.dafi_settings()
+    settings["k"] = 20
+    tab.project.update_section("dafi", settings)
+    tab.select_population(strategy.gates[leaf].parent_id)
+    tab.set_axes(strategy.gates[leaf].dimensions)
+    tab.refresh(rebuild_tree=False)
+    assert leaf in tab.gate_items
+    with qtbot.waitSignal(tab.dafi_refined, timeout=60000):
+        tab.refine_with_dafi()
+    refiner = tab.dafi_
+    from gating.dafi import DafiRefiner
+    ref = DafiRefiner(n_clusters=20, random_state=0).fit(tab.sample(), tab._with_axes_transforms(strategy),
+                                                       modes={leaf: "cluster"})
+    np.testing.assert_array_equal(refiner.membership_[leaf], ref.membership_[leaf])
+    assert tab.plot.overlay.isVisible()
+    assert "DAFi" in tab.status.text()
