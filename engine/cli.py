@@ -341,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     except StudioError as exc:
         print(f"fastmix: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. output folder not writable, disk full
+        print(f"fastmix: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
     for w in model.study_.warnings:
         print(f"fastmix: warning: {_one_line(w)}", file=sys.stderr)
     print(_summary(model, report, Path(args.out)))

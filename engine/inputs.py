@@ -52,15 +52,20 @@ def _read_raw(path: Path) -> pd.DataFrame:
             raw = raw.map(lambda v: "" if v is None else (repr(v) if isinstance(v, float) else str(v)))
         else:
             sep = "\t" if suffix in _TAB else _sniff_sep(path)
-            raw = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False,
-                              na_filter=False, encoding="utf-8-sig", skip_blank_lines=True)
+            try:
+                raw = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False,
+                                  na_filter=False, encoding="utf-8-sig", skip_blank_lines=True)
+            except UnicodeDecodeError:  # Excel on Windows saves "CSV" as cp1252
+                raw = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False,
+                                  na_filter=False, encoding="cp1252", skip_blank_lines=True)
+            raw.attrs["sep"] = sep
     except pd.errors.EmptyDataError:
         raise InputError("the file is empty", file=path.name) from None
     except pd.errors.ParserError as exc:
         raise InputError(f"cannot be read as a table ({str(exc).strip().splitlines()[-1]})",
                          file=path.name) from None
     except UnicodeDecodeError:
-        raise InputError("is not a UTF-8 text table", file=path.name,
+        raise InputError("is not a text table (unknown encoding)", file=path.name,
                          hint="save it as CSV (UTF-8) or XLSX") from None
     except (ValueError, OSError, KeyError) as exc:
         raise InputError(f"cannot be read ({exc})", file=path.name) from None
@@ -106,11 +111,16 @@ def read_table(path: str | os.PathLike, *, numeric: bool = False) -> pd.DataFram
     if dup:
         raise InputError(f"duplicate column name{'s' if len(dup) > 1 else ''}: {_short_list(dup)}",
                          file=path.name, column=dup[0])
+    decimal_comma = raw.attrs.get("sep") == ";"  # European CSV: 1,5 means 1.5
     columns = {}
     for j, h in enumerate(header):
         col = pd.Series(body[:, j], dtype=object).str.strip()
         is_na = col.str.lower().isin(NA_STRINGS)
         num = pd.to_numeric(col.where(~is_na, None), errors="coerce")
+        if decimal_comma and not bool((num.notna() | is_na).all()):
+            alt = pd.to_numeric(col.where(~is_na, None).str.replace(",", ".", regex=False), errors="coerce")
+            if bool((alt.notna() | is_na).all()):
+                num = alt
         if bool((num.notna() | is_na).all()):
             columns[h] = num.to_numpy(dtype=np.float64)
         else:

@@ -232,3 +232,32 @@ def test_singular_proportions_suggest_no_covariate_main(study, tmp_path, capsys)
     assert main(_args(tmp_path, tmp_path / "o2", "--no-covariate-main", props="closed.csv")) == 0
     fe = pd.read_csv(tmp_path / "o2" / "fixed_effects.csv")
     assert "Group[treated]" not in set(fe["term"]) and "Cell1.Group[treated]" in set(fe["term"])
+
+
+def test_subject_and_weights(study, tmp_path, capsys):
+    sim, folder = study
+    cov = pd.read_csv(folder / "cov.csv", index_col=0)
+    cov["Donor"] = [f"D{i // 2}" for i in range(len(cov))]  # two samples per donor
+    cov.to_csv(tmp_path / "cov.csv")
+    (tmp_path / "expr.csv").write_text((folder / "expr.csv").read_text())
+    (tmp_path / "props.csv").write_text((folder / "props.csv").read_text())
+    assert main(_args(tmp_path, tmp_path / "rep", "--subject", "Donor")) == 0
+    out = capsys.readouterr().out
+    assert "within-subject correlation rho" in out
+    fe = pd.read_csv(tmp_path / "rep" / "fixed_effects.csv")
+    assert not any("Donor" in t for t in fe["term"]) and len(fe) == 7
+    # weights all equal to 1 are the unweighted fit
+    pd.Series(1.0, index=cov.index, name="weight").to_csv(tmp_path / "w.csv")
+    assert main(_args(folder, tmp_path / "w1", "--weights", str(tmp_path / "w.csv"))) == 0
+    assert main(_args(folder, tmp_path / "w0")) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "w1" / "fixed_effects.csv"),
+                                  pd.read_csv(tmp_path / "w0" / "fixed_effects.csv"), rtol=1e-9)
+    w = pd.Series(1.0, index=cov.index, name="weight")
+    w.iloc[3] = -2
+    w.to_csv(tmp_path / "w.csv")
+    capsys.readouterr()
+    assert main(_args(folder, tmp_path / "w2", "--weights", str(tmp_path / "w.csv"))) == 2
+    assert "w.csv, row 'Subj4': weight -2 is not positive" in capsys.readouterr().err
+    assert main(_args(tmp_path, tmp_path / "w3", "--subject", "Patient")) == 2
+    assert "cov.csv, column 'Patient': subject column 'Patient' not found" in capsys.readouterr().err
+    assert not (tmp_path / "w2").exists() and not (tmp_path / "w3").exists()

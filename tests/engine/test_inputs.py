@@ -119,3 +119,11 @@ def test_text_columns_kept_and_constant_detected(tmp_path):
         require_numeric(df, columns=["Age"])
     with pytest.raises(InputError, match=r"cov.csv, column 'Group', row 'S1': value 'case' is not a number"):
         require_numeric(df)
+
+
+def test_european_csv_and_windows_encoding(tmp_path):
+    p = tmp_path / "eu.csv"
+    p.write_bytes("Probe;S1;S2\nCD3\xb5;1,5;-2,25\nX;3;4\n".encode("cp1252"))
+    df = read_table(p, numeric=True)
+    assert list(df.index) == ["CD3\u00b5", "X"]
+    assert df.loc["CD3\u00b5"].tolist() == [1.5, -2.25]
