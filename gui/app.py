@@ -42,15 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     def _open_initial() -> None:
         path = args.project
         if args.demo:
-            from engine.demo import ensure_demo_study
-
-            try:
-                path = str(ensure_demo_study())
-            except Exception as exc:
-                from gui.workers import one_line_error
-
-                window.show_error(f"Could not create the demo study: {one_line_error(exc)}")
-                return
+            window.open_demo()
+            return
         if path:
             window.open_project(path)
         else:

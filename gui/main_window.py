@@ -142,6 +142,8 @@ class MainWindow(QMainWindow):
         self.act_redo = self.project.undo_stack.createRedoAction(self, "&Redo")
         self.act_redo.setShortcut(QKeySequence.Redo)
         self.act_about = self._action("&About FastMix Studio", self.show_about)
+        self.act_demo = self._action("Open &demo study", self.open_demo,
+                                     tip="Simulated 24-sample study (generated on first use)")
 
     def _make_menus(self) -> None:
         bar = self.menuBar()
@@ -157,7 +159,7 @@ class MainWindow(QMainWindow):
         self.edit_menu = bar.addMenu("&Edit")
         self.edit_menu.addActions([self.act_undo, self.act_redo])
         self.help_menu = bar.addMenu("&Help")
-        self.help_menu.addAction(self.act_about)
+        self.help_menu.addActions([self.act_demo, self.act_about])
 
     # -- hooks (replaced in tests) ------------------------------------------------------------
     def _start_dir(self) -> str:
@@ -274,6 +276,14 @@ class MainWindow(QMainWindow):
         self._update_recent_menu()
         self.statusBar().showMessage(f"Saved {saved}", 5000)
         return True
+
+    def open_demo(self, folder: str | os.PathLike | None = None) -> Worker:
+        """Generate the demo study if needed (in a worker: ~2 s the first time), then open it."""
+        from engine.demo import ensure_demo_study
+
+        worker = Worker(ensure_demo_study, folder)
+        worker.finished.connect(self.open_project)
+        return self.jobs.start(worker, "Preparing the demo study")
 
     # -- recovery -----------------------------------------------------------------------------
     def pending_recovery(self) -> Path | None:

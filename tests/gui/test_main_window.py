@@ -206,3 +206,24 @@ def test_geometry_remembered_and_screenshot(qtbot, env):
     for name, w in win2.tab_widgets.items():
         if isinstance(w, QLabel):
             assert name in w.text()
+
+
+def test_help_menu_opens_demo_study(qtbot, env):
+    win = _window(qtbot, env)
+    win.resize(1280, 800)
+    win.show()
+    win.act_demo.trigger()
+    qtbot.waitUntil(lambda: win.project.path is not None, timeout=60000)
+    qtbot.waitUntil(lambda: not win.jobs.is_running(), timeout=60000)
+    assert win.project.path == (env / "userdata" / "demo" / "demo.fmsproj").resolve()
+    assert len(win.project.fcs_paths()) == 24 and all(p.is_file() for p in win.project.fcs_paths())
+    assert win.project.strategy is not None and "Neutrophils" in win.project.strategy.gates
+    qtbot.waitUntil(lambda: len(win.project.samples) == 24, timeout=60000)
+    assert not any(isinstance(s, str) for s in win.project.samples.values())
+    assert win.last_error is None and win.windowTitle().startswith("demo —")
+    shot = env / "demo_window.png"
+    assert win.grab().save(str(shot))
+    import os
+
+    if os.environ.get("FASTMIX_SHOT_DIR"):  # for looking at it by eye
+        win.grab().save(os.path.join(os.environ["FASTMIX_SHOT_DIR"], "demo_window.png"))
