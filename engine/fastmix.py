@@ -32,7 +32,7 @@ def truncation_lambda(d: int, trim: float) -> float:
     return float((1.0 - trim) / stats.chi2.cdf(qt, d + 2))
 
 
-def _gls_eblup(Y, X, sigma2, D, keep, bias_term, independent):
+def _gls_eblup(Y, YX, X, sigma2, D, keep, bias_term, independent):
     """GLS fixed effects over the kept genes + EBLUPs and their variance (spec §5)."""
     m, n = Y.shape
     L = X.shape[1]
@@ -51,13 +51,12 @@ def _gls_eblup(Y, X, sigma2, D, keep, bias_term, independent):
     XZ = X.T @ Zs
     M = X.T @ X - lam * XZ @ C @ XZ.T
     nk = m if keep is None else int(keep.sum())
-    ybar = Y.mean(axis=0) if keep is None else Y[keep].mean(axis=0)
+    ybar = Y.mean(axis=0) if keep is None else (keep.astype(np.float64) @ Y) / nk
     sigma_beta = sigma2 * np.linalg.inv(nk * M)
     rhs = nk * (X.T @ ybar - lam * XZ @ C @ (Zs.T @ ybar))
     beta = lam * sigma_beta @ rhs
     beta = beta + bias_term
-    R = Y - X @ beta  # broadcasts over genes (m x n)
-    Rs = R @ Zs
+    Rs = (YX - X.T @ (X @ beta)) @ A  # residuals times Z* without forming m x n
     K = lam * A @ (np.eye(q) - lam * ZZ @ C)
     blup = Rs @ K.T
     H = np.linalg.inv(ZZ + sigma2 * np.eye(q))
@@ -110,11 +109,16 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
     report(progress, 0, len(_STAGES), "start")
     # 4.1-4.2 per-gene OLS, pooled sigma2, deviations
     XtX_inv = np.linalg.inv(X.T @ X)
-    proj = X @ XtX_inv  # n x L
-    bhat = Y @ proj  # m x L
-    resid = Y - bhat @ X.T
-    rss = np.einsum("ij,ij->i", resid, resid)
-    del resid
+    YX = Y @ X  # the only full pass over Y needed by the fit (m x L)
+    bhat = YX @ XtX_inv  # per-gene OLS (m x L)
+    yy = np.einsum("ij,ij->i", Y, Y)
+    rss = yy - np.einsum("ij,ij->i", bhat, YX)
+    # exact residuals where the shortcut could lose precision (tiny RSS relative to |y|^2)
+    risky = rss < 1e-8 * yy
+    if risky.any():
+        r = Y[risky] - bhat[risky] @ X.T
+        rss[risky] = np.einsum("ij,ij->i", r, r)
+    rss = np.maximum(rss, 0.0)
     sigma2 = float(np.median(rss) / (d_res * (1.0 - 2.0 / (9.0 * d_res)) ** 3))
     beta_ols = bhat.mean(axis=0)
     B = bhat - beta_ols
@@ -132,7 +136,7 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
     rr0 = robust_mean(B, V0, trim=0.5, tol=1e-3, max_iter=10)
     bias0 = rr0.mu_est if bias in (1, 2) else np.zeros(L)
     lap("moments", 2)
-    fit0 = _gls_eblup(Y, X, sigma2, D0, None, bias0, independent)
+    fit0 = _gls_eblup(Y, YX, X, sigma2, D0, None, bias0, independent)
     lap("initial fit", 3)
     d_diag = np.diag(D0)
     if detector == "gmm":
@@ -168,7 +172,7 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
         D_ref = D0
         bias_term, v_infl = np.zeros(L), np.ones(L)
     lap("trim", 5)
-    fit = _gls_eblup(Y, X, sigma2, D_ref, keep, bias_term, independent)
+    fit = _gls_eblup(Y, YX, X, sigma2, D_ref, keep, bias_term, independent)
     lap("final fit", 6)
     beta = fit["beta"]
     sb = fit["sigma_beta"]
@@ -243,9 +247,8 @@ class FastMix:
         from .weights import get_rho, get_sigma, whitening
 
         notices: list[str] = []
-        expr = expression.copy()
-        expr.columns = [str(c) for c in expr.columns]
-        expr.index = [str(i) for i in expr.index]
+        expr = expression.set_axis([str(c) for c in expression.columns], axis=1)
+        expr = expr.set_axis([str(i) for i in expr.index], axis=0)
         props = proportions.copy()
         props.index = [str(i) for i in props.index]
         props.columns = [str(c) for c in props.columns]
@@ -283,7 +286,7 @@ class FastMix:
         if _as_percent(props):
             props = props / 100.0
             notices.append("proportions look like percentages (rows sum to about 100); divided by 100")
-        Ydf = expr[samples]
+        Ydf = expr if list(expr.columns) == samples else expr[samples]
         Y = Ydf.to_numpy(dtype=np.float64)
         if not np.isfinite(Y).all():
             r, c = np.argwhere(~np.isfinite(Y))[0]
@@ -331,7 +334,7 @@ class FastMix:
 
     def _store(self, res: dict, design: Design, genes: list, samples: list, notices: list) -> None:
         names = list(design.names)
-        gm = lambda a: pd.DataFrame(a, index=genes, columns=names)  # noqa: E731
+        gm = lambda a: pd.DataFrame(a, index=genes, columns=names, copy=False)  # noqa: E731
         tm = lambda a: pd.DataFrame(a, index=names, columns=names)  # noqa: E731
         self.design_ = design
         self.notices_ = notices
@@ -355,7 +358,7 @@ class FastMix:
         self.kept_genes_ = int(res["kept_genes"])
         self.lambda_ = res["lambda_"]
         self.var_eblup_ = tm(res["var_eblup"])
-        self.fitted_ = pd.DataFrame(res["fitted"], index=genes, columns=samples)
+        self.fitted_ = pd.DataFrame(res["fitted"], index=genes, columns=samples, copy=False)
         self.timings_ = res["timings"]
         params = self.get_params()
         params.update(n_genes=len(genes), n_samples=len(samples), lambda_=res["lambda_"],
