@@ -211,10 +211,15 @@ class AnalysisTab(QWidget):
                 "weighting": self.weight_combo.currentData(), "seed": int(self.seed_spin.value())}
 
     def _covariate_columns(self) -> list[str]:
-        from gui.study_tab import study_roles
+        if self._study is None or self._study.sheet is None:
+            return []
+        return [str(c) for c in self._study.sheet.covariates.columns]
 
-        roles, _ = study_roles(self.project.section("study"))
-        return [c for c, r in roles.items() if r in ("continuous", "categorical")]
+    def _default_cells(self, cells: list[str]) -> set[str] | None:
+        """Cell types ticked before the user chooses: the study's ``populations`` if it names some, else all."""
+        wanted = {str(p) for p in self.project.section("study").get("populations", [])}
+        chosen = {c for c in cells if c in wanted or c.rsplit("/", 1)[-1] in wanted}
+        return chosen or None
 
     def reload(self) -> None:
         """Re-read the study and the stored choices; refresh lists, preview and checks."""
@@ -228,7 +233,7 @@ class AnalysisTab(QWidget):
         cells = [str(c) for c in self._study.proportions.columns] if self._study and self._study.proportions is not None else []
         self._building = True
         try:
-            _fill(self.cells_list, cells, set(analysis["cells"]) if "cells" in analysis else None)
+            _fill(self.cells_list, cells, set(analysis["cells"]) if "cells" in analysis else self._default_cells(cells))
             _fill(self.covariates_list, self._covariate_columns(),
                   set(analysis["covariates"]) if "covariates" in analysis else None)
             self.trim_spin.setValue(float(opts["trim"]))

@@ -37,9 +37,30 @@ FIRST_COLUMN = "ID"
 
 
 # --------------------------------------------------------------------------- sample sheet
-def sheet_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """The sheet as read by ``engine.inputs.read_table`` with its ID index turned back into a column."""
-    name = FIRST_COLUMN
+def first_header(path: str | Path) -> str:
+    """The header of a table's first column ('' when empty or unreadable): read_table drops it."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            cols = pd.read_excel(path, nrows=0, engine="openpyxl").columns
+        else:
+            with open(path, encoding="utf-8-sig", errors="replace") as fh:
+                line = fh.readline()
+            seps = {sep: line.count(sep) for sep in ("\t", ",", ";")}
+            sep = "\t" if path.suffix.lower() in (".tsv", ".tab", ".txt") else max(seps, key=seps.get)
+            cols = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig", dtype=str).columns
+    except (OSError, ValueError, ImportError):
+        return ""
+    name = str(cols[0]).strip() if len(cols) else ""
+    return "" if name.startswith("Unnamed:") else name
+
+
+def sheet_frame(table: pd.DataFrame, first: str | None = None) -> pd.DataFrame:
+    """The sheet as read by ``engine.inputs.read_table`` with its ID index turned back into a column.
+
+    ``first`` is the header of the ID column (default ``ID``, also when it clashes with another column).
+    """
+    name = first or FIRST_COLUMN
     while name in table.columns:
         name = f"{name}_"
     out = table.reset_index(names=name)

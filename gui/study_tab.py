@@ -21,7 +21,7 @@ from engine.errors import InputError, StudioError
 from gui.models.role_mapping import COL_REFERENCE, COL_ROLE, ChoiceDelegate, RoleMappingModel
 from gui.models.table_model import DataFrameModel
 from gui.study_checks import (
-    SheetInputs, default_references, guess_roles, log2p1, merge_renames, resolvable_renames, sheet_frame,
+    SheetInputs, default_references, first_header, guess_roles, log2p1, merge_renames, resolvable_renames, sheet_frame,
     sheet_inputs, summarise_expression,
 )
 
@@ -52,7 +52,7 @@ def read_sheet(path: Path) -> pd.DataFrame:
     from engine.inputs import read_table
 
     _require_file(path, "sample sheet")
-    return _cached("sheet", path, None, lambda: sheet_frame(read_table(path)))
+    return _cached("sheet", path, None, lambda: sheet_frame(read_table(path), first_header(path)))
 
 
 def read_expression_file(path: Path, genes_in_rows: bool | None) -> pd.DataFrame:
@@ -85,6 +85,20 @@ def study_roles(study: dict) -> tuple[dict[str, str], dict[str, str]]:
         if entry.get("reference") is not None:
             refs[entry["name"]] = entry["reference"]
     return roles, refs
+
+
+def complete_roles(sheet: pd.DataFrame, study: dict) -> tuple[dict[str, str], dict[str, str]]:
+    """Stored roles for the sheet's columns; columns without a stored role get the guessed one."""
+    stored, refs = study_roles(study)
+    roles = guess_roles(sheet)
+    roles.update({c: r for c, r in stored.items() if c in roles})
+    if list(roles.values()).count("sample_id") > 1:  # a guess must not add a second ID column
+        for c in roles:
+            if roles[c] == "sample_id" and stored.get(c) != "sample_id":
+                roles[c] = "ignore"
+    defaults = default_references(sheet, roles)
+    defaults.update({c: v for c, v in refs.items() if c in defaults})
+    return roles, defaults
 
 
 def study_renames(study: dict) -> dict[str, str]:
@@ -126,7 +140,7 @@ def collect_study(project, *, strict: bool = False) -> StudyInputs:
         path = project.resolve(study["sheet_path"])
         files["sample sheet"] = str(path)
         sheet = read_sheet(path)
-        roles, refs = study_roles(study)
+        roles, refs = complete_roles(sheet, study)
         sheet_in = sheet_inputs(sheet, roles, reference=refs, renames=study_renames(study), file=path.name)
     elif strict:
         raise InputError("no sample sheet is loaded", hint="load it on the Study tab")
@@ -328,12 +342,8 @@ class StudyTab(QWidget):
         except StudioError as exc:
             self.show_error("Cannot use this sample sheet", exc)
             return False
-        old_roles, old_refs = study_roles(self.project.section("study"))
-        roles = guess_roles(sheet)
-        roles.update({c: r for c, r in old_roles.items() if c in roles})
-        refs = default_references(sheet, roles)
-        refs.update({c: v for c, v in old_refs.items() if c in refs})
         study = self.project.section("study")
+        roles, refs = complete_roles(sheet, study)
         study["sheet_path"] = self.project.relative(path)
         study["columns"] = [{"name": c, "role": r, "reference": refs.get(c)} for c, r in roles.items()]
         self.project.update_section("study", study)
@@ -413,7 +423,7 @@ class StudyTab(QWidget):
             except StudioError as exc:
                 if show_errors:
                     self.show_error("Cannot read the sample sheet", exc)
-        roles, refs = study_roles(study)
+        roles, refs = complete_roles(self._sheet, study) if self._sheet is not None else ({}, {})
         self._building = True
         try:
             self.sheet_model.set_frame(self._sheet)

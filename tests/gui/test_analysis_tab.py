@@ -77,13 +77,20 @@ def test_term_choice_updates_preview_and_is_stored(tabs, tmp_path):
     assert analysis.project.section("analysis")["cells"] == ["Cell1", "Cell2"]   # choices kept on reload
 
 
-@pytest.mark.parametrize("weighting", ["none", "subject"])
+@pytest.mark.parametrize("weighting", ["none", "subject", "weights"])
 def test_run_equals_command_line(tabs, tmp_path, qtbot, weighting):
     from engine.cli import run_fastmix
 
     files = make_study(tmp_path / "s", m=400, n=30)
+    weights = pd.Series(np.linspace(0.5, 2.0, 30), index=files["truth_sheet"].index, name="weight")
+    if weighting == "weights":
+        sheet = pd.read_csv(files["sheet"], index_col=0)
+        sheet["Sample weight"] = weights.to_numpy()
+        sheet.to_csv(files["sheet"])
     study, analysis = tabs
     _prepare(study, files)
+    if weighting == "weights":
+        assert study.roles_model.roles()["Sample weight"] == "weight"
     analysis.weight_combo.setCurrentIndex(analysis.weight_combo.findData(weighting))
     analysis.trim_spin.setValue(0.4)
     assert analysis.run_button.isEnabled(), [i.text() for i in analysis.issues]
@@ -95,7 +102,8 @@ def test_run_equals_command_line(tabs, tmp_path, qtbot, weighting):
     cov.to_csv(tmp_path / "covariates.csv", index_label="Sample")
     cli, _ = run_fastmix(files["expression"], files["proportions"], tmp_path / "covariates.csv",
                          trim=0.4, reference={"Sex": "F"}, seed=0,
-                         subject="Donor" if weighting == "subject" else None)
+                         subject="Donor" if weighting == "subject" else None,
+                         weights=weights if weighting == "weights" else None)
     gui_frame = fit.results_.to_frame().sort_values(["term", "gene"]).reset_index(drop=True)
     cli_frame = cli.results_.to_frame().sort_values(["term", "gene"]).reset_index(drop=True)
     assert list(gui_frame.columns) == list(cli_frame.columns)
@@ -105,6 +113,12 @@ def test_run_equals_command_line(tabs, tmp_path, qtbot, weighting):
         np.testing.assert_allclose(gui_frame[col].to_numpy(), cli_frame[col].to_numpy(), rtol=0, atol=1e-10,
                                    err_msg=col)
     assert (gui_frame["rank"].to_numpy() == cli_frame["rank"].to_numpy()).all()
+    if weighting != "none":   # the weighting really reached the fit
+        files["truth_sheet"][["Severity", "Sex"]].to_csv(tmp_path / "plain.csv", index_label="Sample")
+        plain, _ = run_fastmix(files["expression"], files["proportions"], tmp_path / "plain.csv",
+                               trim=0.4, reference={"Sex": "F"}, seed=0)
+        plain_frame = plain.results_.to_frame().sort_values(["term", "gene"]).reset_index(drop=True)
+        assert np.abs(plain_frame["coefficient"].to_numpy() - gui_frame["coefficient"].to_numpy()).max() > 1e-3
     # and the fit finds the simulated truth: the planted Cell1 DEGs (5 % of genes) fill the top of the list
     frame = fit.results_.to_frame(term="Cell1").set_index("gene")
     deg = files["sim"].deg["Cell1"]
@@ -208,3 +222,45 @@ def test_screenshot_analysis_tab(tabs, tmp_path, qtbot):
         targets.append(Path(os.environ["FASTMIX_SCREENSHOT_DIR"]) / "analysis_tab.png")
     for t in targets:
         assert image.save(str(t)) and t.stat().st_size > 10_000
+
+
+def test_project_with_gating_proportions_and_partial_roles(qtbot, tmp_path):
+    """A saved project (as the demo writes it): roles for some columns only, proportions from gating."""
+    import json
+
+    files = make_study(tmp_path / "s", mismatch=False)
+    project_file = tmp_path / "s" / "study.fmsproj"
+    data = ProjectModel().data
+    data["study"] = {"sheet_path": "sheet.csv", "expression_path": "expression.csv", "genes_in_rows": True,
+                     "proportions_source": "gating", "populations": ["Cell1", "Cell2"],
+                     "columns": [{"name": "Severity", "role": "continuous", "reference": None},
+                                 {"name": "Sex", "role": "categorical", "reference": "M"}]}
+    project_file.write_text(json.dumps(data))
+    project = ProjectModel.load(project_file)
+    jobs = JobRunner()
+    try:
+        study, analysis = StudyTab(project, jobs), AnalysisTab(project, jobs)
+        qtbot.addWidget(study)
+        qtbot.addWidget(analysis)
+        roles = study.roles_model.roles()
+        assert roles["Sample"] == "sample_id" and roles["Donor"] == "subject"   # guessed: not stored
+        assert roles["Sex"] == "categorical" and study.roles_model.references() == {"Sex": "M"}
+        assert "No proportions from the Gating tab" in study.props_label.text()
+        assert analysis.cells_list.count() == 0 and not analysis.run_button.isEnabled()
+        gated = files["sim"].proportions.copy()
+        gated.columns = [f"Singlets/Live/{c}" for c in gated.columns]
+        project.proportions = gated                                    # what the Gating tab delivers
+        assert "Gating tab: 30 samples x 3 cell types" in study.props_label.text()
+        assert study.match_label.text().startswith("30 samples are in all inputs")
+        cells = {analysis.cells_list.item(i).text(): analysis.cells_list.item(i).checkState()
+                 for i in range(analysis.cells_list.count())}
+        assert cells == {"Singlets/Live/Cell1": Qt.CheckState.Checked, "Singlets/Live/Cell2": Qt.CheckState.Checked,
+                         "Singlets/Live/Cell3": Qt.CheckState.Unchecked}
+        assert "Singlets/Live/Cell1.Sex[F]" in analysis.preview_terms()
+        with qtbot.waitSignal(project.results_changed, timeout=60_000):
+            analysis.run_button.click()
+        qtbot.waitUntil(lambda: analysis.worker is None and not jobs.is_running(), timeout=60_000)
+        assert list(project.fit.coef_.columns)[:2] == ["Singlets/Live/Cell1", "Singlets/Live/Cell2"]
+        assert len(project.fit.coef_.columns) == 2 + 2 + 2 * 2
+    finally:
+        jobs.shutdown()

@@ -129,7 +129,7 @@ def test_map_sheet_and_resolve_mismatched_id(study_tab, tmp_path, qtbot):
     tab = study_tab
     _load_all(tab, files)
     roles = tab.roles_model.roles()
-    assert roles == {"ID": "sample_id", "Severity": "continuous", "Sex": "categorical", "Donor": "subject",
+    assert roles == {"Sample": "sample_id", "Severity": "continuous", "Sex": "categorical", "Donor": "subject",
                      "Comment": "ignore"}
     assert "29 samples are in all inputs" in tab.match_label.text()
     assert "'Subj1' and 'subj1'" in tab.match_label.text() or "'subj1' and 'Subj1'" in tab.match_label.text()
