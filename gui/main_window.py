@@ -60,8 +60,11 @@ class MainWindow(QMainWindow):
     """Top-level window; each tab lives in its own module under ``gui/``."""
 
     first_shown = Signal()
+    tabs_ready = Signal()
 
-    def __init__(self, project: ProjectModel | None = None, settings=None, *, interactive: bool = True) -> None:
+    def __init__(self, project: ProjectModel | None = None, settings=None, *, interactive: bool = True,
+                 lazy_tabs: bool = False) -> None:
+        """``lazy_tabs``: paint the window first and build the workspaces right after (fast start)."""
         super().__init__()
         self.interactive = interactive
         self.settings = settings if settings is not None else st.make_settings()
@@ -75,7 +78,7 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self._make_tabs()
+        self._make_tabs(lazy_tabs)
         self.setCentralWidget(self.tabs)
         self._make_actions()
         self._make_menus()
@@ -94,27 +97,55 @@ class MainWindow(QMainWindow):
         self._update_recent_menu()
 
     # -- construction -------------------------------------------------------------------------
-    def _make_tabs(self) -> None:
+    def _make_tabs(self, lazy: bool) -> None:
+        self.tab_widgets: dict[str, QWidget] = {}
+        self._tabs_loaded = False
+        if not lazy:
+            self.load_tabs()
+            return
+        for name, _module, _cls in _TAB_CLASSES:  # painted at once; the real tabs follow
+            widget = self._placeholder(f"Loading the {name} workspace…")
+            self.tab_widgets[name] = widget
+            self.tabs.addTab(widget, name)
+
+    @staticmethod
+    def _placeholder(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setWordWrap(True)
+        label.setMargin(24)
+        label.setAlignment(Qt.AlignCenter)
+        return label
+
+    def load_tabs(self) -> None:
+        """Build the four workspaces (imports their modules); emits ``tabs_ready`` once."""
         import importlib
 
-        self.tab_widgets: dict[str, QWidget] = {}
-        for name, module, cls_name in _TAB_CLASSES:
+        if self._tabs_loaded:
+            return
+        current = self.tabs.currentIndex()
+        for i, (name, module, cls_name) in enumerate(_TAB_CLASSES):
             try:
                 cls = getattr(importlib.import_module(module), cls_name)
             except (ImportError, AttributeError):
-                widget: QWidget = QLabel(f"{name} workspace (not available in this build yet)")
+                widget: QWidget = self._placeholder(f"{name} workspace (not available in this build yet)")
             else:
                 try:
                     widget = cls(self.project, self.jobs)
                 except Exception as exc:  # a broken tab must not take the whole app down
                     self.tab_errors[name] = one_line_error(exc)
-                    widget = QLabel(f"{name} workspace could not start: {self.tab_errors[name]}")
-            if isinstance(widget, QLabel):
-                widget.setWordWrap(True)
-                widget.setMargin(24)
-                widget.setAlignment(Qt.AlignCenter)
+                    widget = self._placeholder(f"{name} workspace could not start: {self.tab_errors[name]}")
+            old = self.tab_widgets.get(name)
             self.tab_widgets[name] = widget
-            self.tabs.addTab(widget, name)
+            if old is None:
+                self.tabs.addTab(widget, name)
+            else:
+                self.tabs.removeTab(i)
+                self.tabs.insertTab(i, widget, name)
+                old.deleteLater()
+        if current >= 0:
+            self.tabs.setCurrentIndex(current)
+        self._tabs_loaded = True
+        self.tabs_ready.emit()
 
     def _action(self, text: str, slot, shortcut=None, tip: str | None = None) -> QAction:
         act = QAction(text, self)
@@ -406,6 +437,8 @@ class MainWindow(QMainWindow):
         if not self._shown_once:
             self._shown_once = True
             QTimer.singleShot(0, self.first_shown.emit)
+            if not self._tabs_loaded:
+                QTimer.singleShot(0, self.load_tabs)
 
     def closeEvent(self, event) -> None:
         if not self._confirm_discard():

@@ -227,3 +227,13 @@ def test_help_menu_opens_demo_study(qtbot, env):
 
     if os.environ.get("FASTMIX_SHOT_DIR"):  # for looking at it by eye
         win.grab().save(os.path.join(os.environ["FASTMIX_SHOT_DIR"], "demo_window.png"))
+
+
+def test_lazy_tabs_paint_first_then_build(qtbot, env):
+    win = _window(qtbot, env, lazy_tabs=True)
+    assert all(isinstance(w, QLabel) and "Loading" in w.text() for w in win.tab_widgets.values())
+    with qtbot.waitSignals([win.first_shown, win.tabs_ready], order="strict", timeout=30000):
+        win.show()
+    assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == ["Gating", "Study", "Analysis", "Results"]
+    assert not any(isinstance(w, QLabel) and "Loading" in w.text() for w in win.tab_widgets.values())
+    assert [win.tabs.widget(i) for i in range(4)] == list(win.tab_widgets.values())

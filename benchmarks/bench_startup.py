@@ -1,0 +1,56 @@
+"""Cold start of ``python main.py`` to the first painted window (target < 3 s).
+
+Spawns the app with ``FASTMIX_STUDIO_STARTUP_PROBE=1``: the window prints ``first-shown <epoch>``
+right after its first paint and ``tabs-ready <epoch>`` once the workspaces are built, then quits. Settings and user data go to a temp folder; without a
+display the offscreen platform is used.
+
+    .venv/bin/python benchmarks/bench_startup.py [--runs 5]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_S = 3.0
+
+
+def one_run(tmp: Path) -> tuple[float, float]:
+    env = dict(os.environ)
+    env.update(FASTMIX_STUDIO_STARTUP_PROBE="1", FASTMIX_STUDIO_SETTINGS=str(tmp / "settings.ini"),
+               FASTMIX_STUDIO_DATA=str(tmp / "data"))
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    t0 = time.time()
+    out = subprocess.run([sys.executable, str(ROOT / "main.py")], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    stamps = dict(ln.split()[:2] for ln in out.stdout.splitlines() if ln.startswith(("first-shown ", "tabs-ready ")))
+    if out.returncode != 0 or len(stamps) != 2:
+        raise SystemExit(f"app did not report its first paint (rc {out.returncode}):\n{out.stderr[-2000:]}")
+    return float(stamps["first-shown"]) - t0, float(stamps["tabs-ready"]) - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as d:
+        runs = [one_run(Path(d)) for _ in range(args.runs)]
+    times, ready = [r[0] for r in runs], [r[1] for r in runs]
+    med = statistics.median(times)
+    print(f"startup to first painted window: first {times[0]:.2f} s, median {med:.2f} s, "
+          f"min {min(times):.2f} s over {len(times)} runs (target < {TARGET_S:.0f} s): "
+          f"{'OK' if med < TARGET_S else 'TOO SLOW'}")
+    print(f"startup until all four workspaces are built: first {ready[0]:.2f} s, "
+          f"median {statistics.median(ready):.2f} s, min {min(ready):.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
