@@ -16,7 +16,7 @@ from engine.export import (
 from engine.fastmix import FastMix
 from engine.inputs import read_table
 
-TRICKY = ["SEPT1", "MARCH1", '=HYPERLINK("x")', "+41-555", "@SUM(A1)", "-DASH"]
+TRICKY = ["SEPT1", "MARCH1", '=HYPERLINK("x")', "+41-555", "@SUM(A1)", "-DASH", 'A<B>&"C\x01']
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +58,9 @@ def test_excel_workbook(results, tmp_path):
         body = pd.DataFrame(rows[1:], columns=TERM_COLUMNS)
         assert body["rank"].tolist() == list(range(1, 301))
         assert np.all(np.diff(body["quasi_p"].to_numpy(dtype=float)) >= 0)
-        expected = results.to_frame(term).set_index("gene")
-        genes = [g[1:] if g.startswith("'") else g for g in body["gene"]]
-        np.testing.assert_allclose(body["coefficient"].to_numpy(dtype=float),
-                                   expected.loc[genes, "coefficient"].to_numpy(), rtol=1e-15)
+        expected = term_table(results, term)
+        np.testing.assert_array_equal(body["coefficient"].to_numpy(dtype=float), expected["coefficient"].to_numpy())
+        np.testing.assert_array_equal(body["quasi_p"].to_numpy(dtype=float), expected["quasi_p"].to_numpy())
     ws = wb[results.terms[-1]]
     cells = {c.value: c for c in ws["A"][1:]}
     for sym in ("SEPT1", "MARCH1"):
@@ -69,6 +68,7 @@ def test_excel_workbook(results, tmp_path):
     bad = cells["'" + '=HYPERLINK("x")']
     assert bad.data_type == "s"
     assert "'+41-555" in cells and "'@SUM(A1)" in cells and "'-DASH" in cells
+    assert 'A<B>&"C' in cells  # XML-escaped, control character dropped
     assert not any(c.data_type == "f" for row in ws.iter_rows() for c in row)
     fe = pd.DataFrame(list(wb["Fixed effects"].iter_rows(values_only=True))[1:],
                       columns=[c.value for c in wb["Fixed effects"][1]])
