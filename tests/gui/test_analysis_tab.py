@@ -264,3 +264,52 @@ def test_project_with_gating_proportions_and_partial_roles(qtbot, tmp_path):
         assert len(project.fit.coef_.columns) == 2 + 2 + 2 * 2
     finally:
         jobs.shutdown()
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    from engine.demo import ensure_demo_study
+
+    return ensure_demo_study(tmp_path_factory.mktemp("demo") / "demo").parent
+
+
+def test_demo_study_end_to_end(qtbot, demo_dir):
+    """The demo project: fix a lower-cased sheet ID, run with repeated measures, equal to the CLI, finds truth."""
+    from engine.cli import run_fastmix
+
+    sheet_path = demo_dir / "sample_sheet.csv"
+    original = sheet_path.read_text()
+    sheet_path.write_text(original.replace("S03_V2,", "s03_v2,", 1))
+    project = ProjectModel.load(demo_dir / "demo.fmsproj")
+    jobs = JobRunner()
+    try:
+        study, analysis = StudyTab(project, jobs), AnalysisTab(project, jobs)
+        for w in (study, analysis):
+            qtbot.addWidget(w)
+        truth_props = pd.read_csv(demo_dir / "true_proportions.csv", index_col=0)
+        project.proportions = truth_props                            # as the Gating tab would deliver
+        assert study.roles_model.roles()["sample_id"] == "sample_id"
+        assert study.match_label.text().startswith("23 samples are in all inputs")
+        qtbot.mouseClick(study.fix_button, Qt.MouseButton.LeftButton)
+        assert study.match_label.text().startswith("24 samples are in all inputs")
+        assert not analysis.main_box.isChecked()                     # proportions add up to 1
+        analysis.weight_combo.setCurrentIndex(analysis.weight_combo.findData("subject"))
+        assert analysis.run_button.isEnabled(), [i.text() for i in analysis.issues]
+        fit = _run_and_wait(qtbot, analysis)
+    finally:
+        jobs.shutdown()
+        sheet_path.write_text(original)
+    assert any("rho" in n for n in fit.notices_)
+    cli, _ = run_fastmix(demo_dir / "expression.csv", demo_dir / "true_proportions.csv", sheet_path,
+                         include_covariate_main=False, subject="subject_id",
+                         reference={"visit": "V1", "response": "non-responder"})
+    a = fit.results_.to_frame().sort_values(["term", "gene"]).reset_index(drop=True)
+    b = cli.results_.to_frame().sort_values(["term", "gene"]).reset_index(drop=True)
+    assert a[["gene", "term"]].equals(b[["gene", "term"]])
+    for col in ("coefficient", "random_effect", "quasi_p", "quasi_fdr", "ols_p", "ols_fdr"):
+        np.testing.assert_allclose(a[col].to_numpy(), b[col].to_numpy(), rtol=0, atol=1e-10, err_msg=col)
+    deg = pd.read_csv(demo_dir / "true_deg.csv", index_col=0).astype(bool)
+    term = "Neutrophils.response[responder]"
+    ranked = fit.results_.to_frame(term=term).sort_values("quasi_p")["gene"].to_numpy()
+    n_true = int(deg[term].sum())
+    assert deg[term].loc[ranked[:n_true]].mean() > 0.5          # base rate is 5 %
