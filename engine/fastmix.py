@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from .design import Design, build_design, check_rank
 from .detect import informative_gmm, informative_shapiro
@@ -126,7 +126,7 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
     se_ols = np.sqrt(np.outer(rss / d_res, np.diag(XtX_inv)))
     with np.errstate(divide="ignore", invalid="ignore"):
         t_ols = bhat / se_ols
-    ols_p = 2.0 * stats.t.sf(np.abs(t_ols), d_res)
+    ols_p = 2.0 * special.stdtr(d_res, -np.abs(t_ols))
     lap("ols", 1)
     # 4.3-4.5 moments
     S = np.cov(B, rowvar=False, ddof=1).reshape(L, L)
@@ -188,7 +188,6 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
     quasi_p = 2.0 * stats.norm.sf(np.abs(fit["eta2"]))
     overall_p = stats.chi2.sf(fit["eta"], L)
     coef_mat = beta + fit["blup"]
-    fitted = coef_mat @ X.T
     out = dict(
         names=names, sigma2=sigma2, rss=rss, bhat=bhat, beta_ols=beta_ols, ols_deviation=B,
         ols_p=ols_p, ols_fdr=bh_adjust(ols_p), D_initial=D0, eta3_initial=fit0["eta3"],
@@ -197,7 +196,7 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
         bias_term=bias_term, v_inflation=v_infl, D=fit["D_used"], beta=beta, sigma_beta=sb,
         t=tstat, df=df, p_fixed=p_fixed, p_fixed_adj=bh_adjust(p_fixed), blup=fit["blup"],
         coef=coef_mat, var_eblup=fit["var_blup"], eta=fit["eta"], eta2=fit["eta2"],
-        quasi_p=quasi_p, quasi_fdr=bh_adjust(quasi_p), overall_p=overall_p, fitted=fitted,
+        quasi_p=quasi_p, quasi_fdr=bh_adjust(quasi_p), overall_p=overall_p, X=X,
     )
     lap("tests", 7)
     out["timings"] = timings
@@ -332,6 +331,15 @@ class FastMix:
         self._store(res, design, list(Ydf.index), samples, notices)
         return self
 
+    @property
+    def fitted_(self) -> pd.DataFrame:
+        """Fitted values (genes x samples) = coef_ X' on the (weighted) fitting scale;
+        computed on access so the fit itself does not hold a second m x n matrix."""
+        if not hasattr(self, "_X_fit"):
+            raise AttributeError("FastMix is not fitted yet")
+        return pd.DataFrame(self.coef_.to_numpy() @ self._X_fit.T, index=self.coef_.index,
+                            columns=self._samples, copy=False)
+
     def _store(self, res: dict, design: Design, genes: list, samples: list, notices: list) -> None:
         names = list(design.names)
         gm = lambda a: pd.DataFrame(a, index=genes, columns=names, copy=False)  # noqa: E731
@@ -358,7 +366,8 @@ class FastMix:
         self.kept_genes_ = int(res["kept_genes"])
         self.lambda_ = res["lambda_"]
         self.var_eblup_ = tm(res["var_eblup"])
-        self.fitted_ = pd.DataFrame(res["fitted"], index=genes, columns=samples, copy=False)
+        self._X_fit = res["X"]
+        self._samples = list(samples)
         self.timings_ = res["timings"]
         params = self.get_params()
         params.update(n_genes=len(genes), n_samples=len(samples), lambda_=res["lambda_"],

@@ -12,18 +12,16 @@ def bh_adjust(p: np.ndarray, axis: int = 0) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     moved = np.moveaxis(p, axis, 0)
     flat = moved.reshape(moved.shape[0], -1)
-    out = np.full_like(flat, np.nan)
-    for j in range(flat.shape[1]):  # loop over terms (columns), not genes
-        col = flat[:, j]
-        ok = ~np.isnan(col)
-        v = col[ok]
-        k = v.size
-        if k == 0:
-            continue
-        order = np.argsort(v)[::-1]
-        ranks = np.arange(k, 0, -1)
-        adj = np.minimum.accumulate(v[order] * k / ranks)
-        res = np.empty(k)
-        res[order] = np.minimum(adj, 1.0)
-        out[ok, j] = res
+    m = flat.shape[0]
+    k = np.sum(~np.isnan(flat), axis=0)  # tests per column
+    order = np.argsort(flat, axis=0, kind="stable")  # NaNs sort last
+    ps = np.take_along_axis(flat, order, axis=0)
+    ranks = np.arange(1, m + 1)[:, None]
+    with np.errstate(invalid="ignore"):
+        adj = ps * k[None, :] / ranks
+    adj = np.fmin.accumulate(adj[::-1], axis=0)[::-1]
+    adj = np.minimum(adj, 1.0)
+    adj[ranks > k[None, :]] = np.nan
+    out = np.empty_like(flat)
+    np.put_along_axis(out, order, adj, axis=0)
     return np.moveaxis(out.reshape(moved.shape), 0, axis)

@@ -118,5 +118,8 @@ def test_results_object(model):
     assert list(res.fixed_effects.columns) == ["term", "estimate", "std_error", "t", "df", "p_value", "p_adj"]
     assert res.informative_terms == [] and res.kept_genes == 5000
     assert "Cell1.Group" in res.summary() and "quasi_p" in res.column_descriptions
-    # classical OLS p-values: check one gene against a direct t-test
+    X = model.design_.X
+    fitted = model.fitted_
+    assert fitted.shape == (5000, 50) and list(fitted.columns) == list(model.design_.samples)
+    np.testing.assert_allclose(fitted.iloc[7].to_numpy(), model.coef_.iloc[7].to_numpy() @ X.T, rtol=1e-12)
     assert set(res.parameters) >= {"trim", "detector", "bias", "independent"}
