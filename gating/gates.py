@@ -147,10 +147,14 @@ class PolygonGate(Gate):
         verts = np.ascontiguousarray(np.array(self.vertices, dtype=np.float64))
         # bounding box pre-filter: only events inside it are tested against the edges
         lo, hi = verts.min(axis=0), verts.max(axis=0)
-        box = np.all((pts >= lo) & (pts <= hi), axis=1)
+        x, y = pts[:, 0], pts[:, 1]
+        box = (x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1])
+        idx = np.flatnonzero(box)
         out = np.zeros(pts.shape[0], dtype=bool)
-        if box.any():
-            out[box] = points_in_polygon(verts, np.ascontiguousarray(pts[box]))
+        if idx.size == pts.shape[0]:
+            out[:] = points_in_polygon(verts, pts)
+        elif idx.size:
+            out[idx] = points_in_polygon(verts, np.ascontiguousarray(pts[idx]))
         return out
 
 
@@ -174,8 +178,13 @@ class EllipsoidGate(Gate):
     def contains(self, coords: np.ndarray) -> np.ndarray:
         pts = np.asarray(coords, dtype=np.float64).reshape(-1, len(self.dimensions))
         inv = np.linalg.inv(np.array(self.covariance))
-        d = pts - np.array(self.mean)
-        return np.einsum("ij,jk,ik->i", d, inv, d) <= self.distance_square
+        k = len(self.mean)
+        d = [pts[:, j] - self.mean[j] for j in range(k)]
+        q = np.zeros(pts.shape[0])
+        for i in range(k):  # quadratic form over the (few) dimensions, vectorised over events
+            for j in range(k):
+                q += inv[i, j] * d[i] * d[j]
+        return q <= self.distance_square
 
 
 @dataclass(frozen=True)

@@ -78,11 +78,13 @@ class _Evaluator:
         self.events = np.asarray(sample.events, dtype=np.float64)
         self.n = self.events.shape[0]
         self._comp: dict[str, tuple[Compensation | None, np.ndarray | None]] = {}
-        self._cols: dict[tuple, np.ndarray] = {}
+        self._raw: dict[tuple, np.ndarray] = {}
+        self._cols: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
         self.membership: dict[str, np.ndarray] = {}
         self._busy: set[str] = set()
 
     def _compensation(self, ref: str) -> tuple[Compensation | None, np.ndarray | None]:
+        """The compensation for ``ref`` and its detector block (n x detectors, contiguous)."""
         if ref not in self._comp:
             if ref == FCS_REF and ref not in self.s.compensations:
                 comp = Compensation.from_spillover(self.sample) if getattr(self.sample, "spillover", None) else None
@@ -90,43 +92,82 @@ class _Evaluator:
                 if ref not in self.s.compensations:
                     raise StrategyError(f"unknown compensation '{ref}'")
                 comp = self.s.compensations[ref]
-            self._comp[ref] = (comp, None if comp is None else comp.unmix(self.events, self.sample.channels))
+            block = None
+            if comp is not None:
+                idx = comp._detector_indices(self.sample.channels)
+                block = np.ascontiguousarray(self.events[:, idx])
+            self._comp[ref] = (comp, block)
         return self._comp[ref]
 
     def raw_column(self, channel: str, comp_ref: str | None) -> np.ndarray:
-        if comp_ref not in (None, UNCOMPENSATED):
-            comp, values = self._compensation(comp_ref)
-            if comp is not None:
-                j = comp.channel_for(channel)
-                if j is not None:
-                    return values[:, j]
-        return self.events[:, resolve_channel(self.sample, channel)]
+        """Untransformed (but compensated if asked) values of one channel for all events."""
+        key = (channel, comp_ref)
+        col = self._raw.get(key)
+        if col is None:
+            col = None
+            if comp_ref not in (None, UNCOMPENSATED):
+                comp, block = self._compensation(comp_ref)
+                if comp is not None:
+                    j = comp.channel_for(channel)
+                    if j is not None:
+                        col = np.dot(block, np.ascontiguousarray(comp.unmixing[:, j]))
+            if col is None:
+                col = self.events[:, resolve_channel(self.sample, channel)]
+            self._raw[key] = col
+        return col
 
-    def column(self, dim: Dimension) -> np.ndarray:
-        key = (dim.channel, dim.compensation_ref, dim.transform_ref, dim.ratio)
-        if key in self._cols:
-            return self._cols[key]
+    def _transformed(self, dim: Dimension, rows: np.ndarray | None) -> np.ndarray:
         if dim.ratio:
             rt = self.s.transforms.get(dim.channel)
             if not isinstance(rt, RatioTransform):
                 raise StrategyError(f"'{dim.channel}' is not a ratio transform")
-            pair = np.column_stack([self.raw_column(c, dim.compensation_ref) for c in rt.channels])
-            v = rt.apply(pair)
+            cols = [self.raw_column(c, dim.compensation_ref) for c in rt.channels]
+            if rows is not None:
+                cols = [c[rows] for c in cols]
+            v = rt.apply(np.column_stack(cols))
         else:
             v = self.raw_column(dim.channel, dim.compensation_ref)
+            if rows is not None:
+                v = v[rows]
         if dim.transform_ref is not None:
             if dim.transform_ref not in self.s.transforms:
                 raise StrategyError(f"unknown transform '{dim.transform_ref}'")
             v = self.s.transforms[dim.transform_ref].apply(v)
-        self._cols[key] = v
         return v
 
+    def column(self, dim: Dimension, rows: np.ndarray | None = None) -> np.ndarray:
+        """Values of a gate dimension for ``rows`` (all events if None), computed once per event."""
+        if dim.transform_ref is None and not dim.ratio:
+            col = self.raw_column(dim.channel, dim.compensation_ref)
+            return col if rows is None else col[rows]
+        key = (dim.channel, dim.compensation_ref, dim.transform_ref, dim.ratio)
+        entry = self._cols.get(key)
+        if entry is None:
+            if rows is None:
+                vals = self._transformed(dim, None)
+                self._cols[key] = (vals, None)
+                return vals
+            vals, done = np.full(self.n, np.nan), np.zeros(self.n, dtype=bool)
+            need = rows
+        else:
+            vals, done = entry
+            if done is None:
+                return vals if rows is None else vals[rows]
+            need = np.flatnonzero(~done) if rows is None else rows[~done[rows]]
+        if need.size:
+            fresh = self._transformed(dim, need)
+            vals[need] = fresh
+            done[need] = True
+            if need is rows:
+                self._cols[key] = (vals, done)
+                return fresh
+        self._cols[key] = (vals, None if rows is None or done.all() else done)
+        return vals if rows is None else vals[rows]
+
     def coordinates(self, gate: Gate, rows: np.ndarray | None = None) -> np.ndarray:
-        cols = [self.column(d) for d in gate.dimensions]
+        cols = [self.column(d, rows) for d in gate.dimensions]
         if not cols:
             return np.empty((self.n if rows is None else len(rows), 0))
-        if rows is not None:
-            cols = [c[rows] for c in cols]
         return np.column_stack(cols)
 
     def population(self, pid: str) -> np.ndarray:
