@@ -177,8 +177,13 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
     beta = fit["beta"]
     sb = fit["sigma_beta"]
     tstat = beta / np.sqrt(np.diag(sb)) / np.sqrt(v_infl)
+    notices: list[str] = []
     if df_method == "r":
-        df = np.full(L, float(min(m, n) - L - 1))
+        df_r = min(m, n) - L - 1
+        if df_r < 1:
+            notices.append(f"fixed-effect df min(genes, samples) - terms - 1 = {df_r} is below 1; "
+                           "using df = 1 (add samples or use fewer terms)")
+        df = np.full(L, float(max(df_r, 1)))
     else:
         nk = m if keep is None else int(keep.sum())
         a1 = np.maximum(np.diag(fit["D_used"]), 0.0) / nk
@@ -200,6 +205,7 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
     )
     lap("tests", 7)
     out["timings"] = timings
+    out["notices"] = notices
     return out
 
 
@@ -328,6 +334,7 @@ class FastMix:
                          detector=self.detector, bias=self.bias,
                          lambda_override=self.lambda_override, df_method=self.df_method,
                          progress=progress)
+        notices.extend(res["notices"])
         self._store(res, design, list(Ydf.index), samples, notices)
         return self
 
