@@ -61,7 +61,10 @@ def read_expression_file(path: Path, genes_in_rows: bool | None) -> pd.DataFrame
 
     _require_file(path, "expression")
     orient = "auto" if genes_in_rows is None else ("genes_x_samples" if genes_in_rows else "samples_x_genes")
-    return _cached("expr", path, orient, lambda: read_expression(path, orientation=orient))
+    expr = _cached("expr", path, orient, lambda: read_expression(path, orientation=orient))
+    if orient == "auto":  # the detected orientation is what will be asked for next: read once
+        _cached("expr", path, expr.attrs.get("orientation", "genes_x_samples"), lambda: expr)
+    return expr
 
 
 def read_proportions_file(path: Path) -> tuple[pd.DataFrame, str | None]:
@@ -582,17 +585,53 @@ class StudyTab(QWidget):
         study["proportions_source"] = "file" if self.props_from_file.isChecked() else "gating"
         self.project.update_section("study", study)
 
-    def _browse_sheet(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load sample sheet", "", TABLE_FILTER)
+    def load_in_background(self, kind: str, path: str | os.PathLike):
+        """Read a big table in a worker (the window stays usable), then load it as ``load_<kind>`` does.
+
+        ``kind`` is 'sheet', 'expression' or 'proportions'. Returns the worker (None without a job runner,
+        in which case the file is loaded at once).
+        """
+        loader = {"sheet": self.load_sheet, "expression": self.load_expression,
+                  "proportions": self.load_proportions}[kind]
+        if self.jobs is None:
+            loader(path)
+            return None
+        from gui.workers import Worker
+
+        worker = Worker(_read_for_cache, kind, Path(path))
+        # problems are shown by ``loader`` (with the fix), not as a failed job
+        worker.finished.connect(lambda _result, p=path: loader(p))
+        self.jobs.start(worker, f"Reading {Path(path).name}")
+        return worker
+
+    def _browse(self, kind: str, title: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, title, "", TABLE_FILTER)
         if path:
-            self.load_sheet(path)
+            self.load_in_background(kind, path)
+
+    def _browse_sheet(self) -> None:
+        self._browse("sheet", "Load sample sheet")
 
     def _browse_expression(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load expression matrix", "", TABLE_FILTER)
-        if path:
-            self.load_expression(path)
+        self._browse("expression", "Load expression matrix")
 
     def _browse_proportions(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import cell proportions", "", TABLE_FILTER)
-        if path:
-            self.load_proportions(path)
+        self._browse("proportions", "Import cell proportions")
+
+
+def _read_for_cache(kind: str, path: Path, *, progress=None) -> str | None:
+    """Worker body: fill the file cache; a user-facing problem is returned (the GUI thread reports it)."""
+    from engine.progress import report
+
+    report(progress, 0, 1, f"reading {path.name}")
+    try:
+        if kind == "sheet":
+            read_sheet(path)
+        elif kind == "expression":
+            read_expression_file(path, None)
+        else:
+            read_proportions_file(path)
+    except StudioError as exc:
+        return str(exc)
+    report(progress, 1, 1, f"read {path.name}")
+    return None

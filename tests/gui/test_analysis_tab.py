@@ -179,7 +179,11 @@ def test_no_matching_ids_shows_dialog(tabs, tmp_path, qtbot):
 def test_ui_stays_responsive_and_cancel_works_on_20000_genes(tabs, tmp_path, qtbot):
     files = make_study(tmp_path / "big", m=20_000, n=40, mismatch=False)
     study, analysis = tabs
-    _prepare(study, files)
+    assert study.load_sheet(files["sheet"]) and study.load_proportions(files["proportions"])
+    worker = study.load_in_background("expression", files["expression"])   # what the Load button does
+    assert worker is not None
+    qtbot.waitUntil(lambda: "20,000 genes x 40 samples" in study.expr_label.text(), timeout=60_000)
+    qtbot.waitUntil(lambda: not analysis.jobs.is_running(), timeout=10_000)
     assert analysis.run_button.isEnabled()
 
     # Cancel: nothing is kept

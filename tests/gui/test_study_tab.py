@@ -227,6 +227,17 @@ def test_bad_inputs_show_dialog_and_keep_mapping(study_tab, tmp_path):
     assert roles_now["Donor"] == "ignore"
 
 
+def test_background_load_reports_problem_in_dialog(study_tab, tmp_path, qtbot):
+    (tmp_path / "bad.csv").write_text("gene,S1,S2\nG1,1,oops\nG2,2,3\n")
+    worker = study_tab.load_in_background("expression", tmp_path / "bad.csv")
+    qtbot.waitUntil(lambda: study_tab.error_dialog is not None, timeout=10_000)
+    assert worker.state == "finished"                   # not a failed job: the tab explains it itself
+    text = study_tab.error_dialog.text()
+    assert "bad.csv" in text and "'S2'" in text and "'G1'" in text and "oops" in text
+    assert "expression_path" not in study_tab.project.section("study")
+    qtbot.waitUntil(lambda: not study_tab.jobs.is_running(), timeout=10_000)
+
+
 def test_screenshot_study_tab(study_tab, tmp_path, qtbot):
     files = make_study(tmp_path / "study")
     tab = study_tab
