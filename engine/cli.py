@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import DesignError, InputError, StudioError
-from engine.inputs import constant_columns, looks_like_counts, normalise_proportions, read_expression, read_table, require_numeric
+from engine.inputs import constant_columns, excel_date_ids, looks_like_counts, normalise_proportions, read_expression, read_table, require_numeric
 from engine.progress import ProgressCallback
 
 __all__ = ["OUTPUT_FILES", "StudyInputs", "load_inputs", "run_fastmix", "write_outputs", "main"]
@@ -119,6 +119,10 @@ def load_inputs(expression, proportions, covariates=None, *, subject: str | None
         bad = np.flatnonzero(~(w.to_numpy() > 0))
         if bad.size:
             raise InputError(f"weight {w.iloc[bad[0]]:g} is not positive", file=wfile, row=str(w.index[bad[0]]))
+    dates = excel_date_ids(expr.index)
+    if dates:
+        warnings.append(f"{efile}: {len(dates)} gene ID(s) look like dates made by Excel ({', '.join(dates[:5])}); "
+                        "e.g. MARCH1 becomes 1-Mar; re-export the gene IDs as text")
     if looks_like_counts(expr):
         warnings.append(f"{efile}: values look like raw counts (non-negative whole numbers up to "
                         f"{np.nanmax(expr.to_numpy()):.0f}); FastMix expects log-scale expression, e.g. log2(x+1)")

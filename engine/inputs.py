@@ -7,6 +7,7 @@ then converted to float64 in one vectorised step.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -17,7 +18,7 @@ from engine.errors import InputError
 
 __all__ = [
     "NA_STRINGS", "read_table", "read_expression", "detect_orientation", "looks_like_counts",
-    "duplicate_ids", "normalise_proportions", "require_numeric", "constant_columns",
+    "duplicate_ids", "normalise_proportions", "require_numeric", "constant_columns", "excel_date_ids",
 ]
 
 #: Cell texts treated as missing values (as R and Excel write them).
@@ -169,6 +170,16 @@ def require_numeric(df: pd.DataFrame, file: str | None = None, *, columns: Seque
                 raise InputError(f"value '{v}' is not a number", file=file, column=str(c),
                                  row=str(df.index[i])) from None
         raise InputError("column is not numeric", file=file, column=str(c))  # pragma: no cover
+
+
+_EXCEL_DATE = re.compile(r"^(\d{1,2}-(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+                         r"|(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)-\d{1,2}"
+                         r"|\d{4}-\d{2}-\d{2}( 00:00:00)?)$", re.IGNORECASE)
+
+
+def excel_date_ids(ids: Iterable) -> list[str]:
+    """IDs that look like dates Excel made from gene symbols (``1-Mar`` from MARCH1, ``2-Sep`` from SEPT2)."""
+    return [str(i) for i in ids if _EXCEL_DATE.match(str(i).strip())]
 
 
 def constant_columns(df: pd.DataFrame) -> list[str]:

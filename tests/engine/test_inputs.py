@@ -127,3 +127,10 @@ def test_european_csv_and_windows_encoding(tmp_path):
     df = read_table(p, numeric=True)
     assert list(df.index) == ["CD3\u00b5", "X"]
     assert df.loc["CD3\u00b5"].tolist() == [1.5, -2.25]
+
+
+def test_excel_date_ids():
+    from engine.inputs import excel_date_ids
+
+    ids = ["1-Mar", "2-SEP", "Sep-2", "2026-09-01 00:00:00", "SEPT1", "MARCH1", "Gene1-Mar", "10-Dec"]
+    assert excel_date_ids(ids) == ["1-Mar", "2-SEP", "Sep-2", "2026-09-01 00:00:00", "10-Dec"]
