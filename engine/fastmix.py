@@ -210,9 +210,10 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
 
 
 def _as_percent(props: pd.DataFrame) -> bool:
-    """True when rows look like percentages (row sums near 100, values above 1)."""
-    sums = props.sum(axis=1).to_numpy()
-    return bool(np.nanmax(props.to_numpy()) > 1.0 and 50.0 <= np.median(sums) <= 150.0)
+    """True when proportions look like percentages: values above 1 (impossible for
+    fractions), none above 100, and no row summing above ~100."""
+    v = props.to_numpy()
+    return bool(np.nanmax(v) > 1.0 and np.nanmax(v) <= 100.0 and np.nanmax(v.sum(axis=1)) <= 105.0)
 
 
 class FastMix:
@@ -290,7 +291,7 @@ class FastMix:
         props = num.astype(np.float64)
         if _as_percent(props):
             props = props / 100.0
-            notices.append("proportions look like percentages (rows sum to about 100); divided by 100")
+            notices.append("proportions look like percentages (values above 1, rows summing to at most 100); divided by 100")
         Ydf = expr if list(expr.columns) == samples else expr[samples]
         Y = Ydf.to_numpy(dtype=np.float64)
         if not np.isfinite(Y).all():
