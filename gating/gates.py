@@ -73,6 +73,14 @@ class Gate:
         """Populations this gate defines (its own id; quadrant gates: one per quadrant)."""
         return (self.id,)
 
+    def contains_columns(self, columns: Sequence[np.ndarray]) -> Any:
+        """``contains`` given one 1-D array per dimension (saves stacking them)."""
+        return self.contains(np.column_stack(columns) if columns else np.empty((0, 0)))
+
+    def _columns(self, coords: np.ndarray) -> list[np.ndarray]:
+        coords = np.asarray(coords, dtype=np.float64).reshape(-1, len(self.dimensions))
+        return [coords[:, j] for j in range(coords.shape[1])]
+
     def to_dict(self) -> dict:
         d: dict[str, Any] = {"kind": self.kind}
         for f in dataclasses.fields(self):
@@ -106,15 +114,17 @@ class RectangleGate(Gate):
             raise ValueError(f"gate {self.id!r}: need one min and one max per dimension")
 
     def contains(self, coords: np.ndarray) -> np.ndarray:
-        coords = np.asarray(coords, dtype=np.float64).reshape(-1, len(self.dimensions))
-        inside = np.ones(coords.shape[0], dtype=bool)
-        for j, (lo, hi) in enumerate(zip(self.mins, self.maxs)):
+        return self.contains_columns(self._columns(coords))
+
+    def contains_columns(self, columns: Sequence[np.ndarray]) -> np.ndarray:
+        inside = np.ones(len(columns[0]), dtype=bool)
+        for col, lo, hi in zip(columns, self.mins, self.maxs):
             if lo is not None:
-                inside &= coords[:, j] >= lo
+                inside &= col >= lo
             if hi is not None:
-                inside &= coords[:, j] < hi
+                inside &= col < hi
             if lo is None and hi is None:
-                inside &= ~np.isnan(coords[:, j])
+                inside &= ~np.isnan(col)
         return inside
 
 
@@ -176,11 +186,13 @@ class EllipsoidGate(Gate):
             raise ValueError(f"ellipsoid gate {self.id!r}: mean and covariance must match {n} dimensions")
 
     def contains(self, coords: np.ndarray) -> np.ndarray:
-        pts = np.asarray(coords, dtype=np.float64).reshape(-1, len(self.dimensions))
+        return self.contains_columns(self._columns(coords))
+
+    def contains_columns(self, columns: Sequence[np.ndarray]) -> np.ndarray:
         inv = np.linalg.inv(np.array(self.covariance))
         k = len(self.mean)
-        d = [pts[:, j] - self.mean[j] for j in range(k)]
-        q = np.zeros(pts.shape[0])
+        d = [columns[j] - self.mean[j] for j in range(k)]
+        q = np.zeros(len(columns[0]))
         for i in range(k):  # quadratic form over the (few) dimensions, vectorised over events
             for j in range(k):
                 q += inv[i, j] * d[i] * d[j]
@@ -258,18 +270,28 @@ class QuadrantGate(Gate):
         return out
 
     def contains_quadrant(self, coords: np.ndarray, quadrant_id: str) -> np.ndarray:
-        pts = np.asarray(coords, dtype=np.float64).reshape(-1, len(self.dimensions))
-        inside = np.ones(pts.shape[0], dtype=bool)
+        return self._quadrant_columns(self._columns(coords), quadrant_id, {})
+
+    def _quadrant_columns(self, columns: Sequence[np.ndarray], quadrant_id: str, memo: dict) -> np.ndarray:
+        inside = np.ones(len(columns[0]), dtype=bool)
         for j, (lo, hi) in enumerate(self.quadrant_bounds(quadrant_id)):
             if lo is not None:
-                inside &= pts[:, j] >= lo
+                if (j, lo, "ge") not in memo:
+                    memo[(j, lo, "ge")] = columns[j] >= lo
+                inside &= memo[(j, lo, "ge")]
             if hi is not None:
-                inside &= pts[:, j] < hi
+                if (j, hi, "ge") not in memo:
+                    memo[(j, hi, "ge")] = columns[j] >= hi
+                inside &= ~memo[(j, hi, "ge")] & ~np.isnan(columns[j])
         return inside
 
     def contains(self, coords: np.ndarray) -> dict[str, np.ndarray]:
         """Membership per quadrant id (a dict, unlike the other gates)."""
-        return {q.id: self.contains_quadrant(coords, q.id) for q in self.quadrants}
+        return self.contains_columns(self._columns(coords))
+
+    def contains_columns(self, columns: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        memo: dict = {}
+        return {q.id: self._quadrant_columns(columns, q.id, memo) for q in self.quadrants}
 
 
 @dataclass(frozen=True)

@@ -185,8 +185,7 @@ class _Evaluator:
             self.membership[pid] = m
         else:
             rows = None if parent is None else np.flatnonzero(parent)
-            coords = self.coordinates(gate, rows)
-            res = gate.contains(coords)
+            res = gate.contains_columns([self.column(d, rows) for d in gate.dimensions])
             parts = res if isinstance(gate, QuadrantGate) else {gate.id: res}
             for qid, sub in parts.items():
                 if rows is None:

@@ -106,3 +106,21 @@ def test_dict_round_trip_for_every_kind():
              FlowJoLogTransform("h", 1, 5)]
     for t in items:
         assert transform_from_dict(t.to_dict()) == t
+
+
+@pytest.mark.parametrize("cls,ref,params", [
+    (LogicleTransform, "logicle", (10000, 0.5, 4.5, 0)), (LogicleTransform, "logicle", (262144, 1, 4, 0.5)),
+    (LogicleTransform, "logicle", (262144, 0, 4.5, 0)), (HyperlogTransform, "hyperlog", (10000, 1, 4.5, 0)),
+    (HyperlogTransform, "hyperlog", (262144, 0.5, 4.5, 1))])
+def test_vectorised_logicle_hyperlog_agree_with_flowutils(cls, ref, params):
+    from flowutils import transforms as fu
+
+    rng = np.random.default_rng(5)
+    t = params[0]
+    x = np.concatenate([rng.uniform(-0.05 * t, 1.1 * t, 20000), rng.lognormal(3, 3, 5000),
+                        -rng.lognormal(3, 2, 2000), [0.0, -1e4 * t, 1e4 * t, 1.0, -1.0]])
+    got = cls("x", *params).apply(x)
+    exp = getattr(fu, ref)(x.copy(), None, t=t, w=params[1], m=params[2], a=params[3])
+    np.testing.assert_allclose(got, exp, rtol=0, atol=1e-14)
+    special = cls("x", *params).apply(np.array([np.nan, np.inf, -np.inf]))
+    assert np.isnan(special[0]) and special[1] == np.inf and special[2] == -np.inf
