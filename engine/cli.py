@@ -235,9 +235,7 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
     report["samples"] = {"matched": len(study.samples), "design_terms": list(design.names),
                          "warnings": list(study.warnings)}
     if out_dir is not None:
-        t2 = time.perf_counter()
         write_outputs(model, report, out_dir)
-        report["timings_s"]["write"] = time.perf_counter() - t2
     model.study_ = study
     return model, report
 
@@ -252,6 +250,7 @@ def write_outputs(model, report: dict, out_dir: str | os.PathLike) -> list[Path]
         raise InputError("output path exists and is not a folder", file=str(out_dir))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    t0 = time.perf_counter()
     try:
         res = model.results_
         fe = res.fixed_effects
@@ -261,6 +260,7 @@ def write_outputs(model, report: dict, out_dir: str | os.PathLike) -> list[Path]
         write_csv(pd.DataFrame(res.covariance), tmp / "covariance.csv", index=True, index_label="term")
         write_csv(res.to_frame(), tmp / "gene_results.csv")
         write_results_excel(res, tmp / "results.xlsx", report=report)
+        report.setdefault("timings_s", {})["write_tables"] = time.perf_counter() - t0
         write_report_json(report, tmp / "report.json")
         write_report_html(report, tmp / "report.html")
         out_dir.mkdir(parents=True, exist_ok=True)

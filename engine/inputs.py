@@ -86,6 +86,56 @@ def read_table(path: str | os.PathLike, *, numeric: bool = False) -> pd.DataFram
         raise InputError("file not found", file=str(path))
     if path.is_dir():
         raise InputError("is a folder, not a table file", file=str(path))
+    df = _read_fast(path)
+    if df is None:
+        df = _read_checked(path)
+    df.attrs["file"] = path.name
+    df.attrs["path"] = str(path)
+    if numeric:
+        require_numeric(df, path.name)
+    return df
+
+
+_NA_VARIANTS = sorted({v for s in NA_STRINGS for v in (s, s.upper(), s.capitalize())} | {"NaN", "N/A", "#N/A"})
+
+
+def _read_fast(path: Path) -> pd.DataFrame | None:
+    """Clean all-numeric CSV/TSV through pandas' C parser; None whenever anything needs a closer look.
+
+    A ``None`` sends the file through ``_read_checked``, which gives the same table or the
+    precise error, so both paths have the same meaning.
+    """
+    if path.suffix.lower() in _EXCEL or path.suffix.lower() == ".xls":
+        return None
+    try:
+        sep = "\t" if path.suffix.lower() in _TAB else _sniff_sep(path)
+        if sep == ";":
+            return None  # may use decimal commas
+        head = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False,
+                           na_filter=False, encoding="utf-8-sig")
+        names = [str(h).strip() for h in head.iloc[0].tolist()]
+        header = names[1:]
+        if len(names) < 2 or any(h == "" for h in header) or duplicate_ids(header):
+            return None
+        dtypes = {0: str, **{j: np.float64 for j in range(1, len(names))}}
+        data = pd.read_csv(path, sep=sep, header=None, skiprows=1, names=list(range(len(names))), dtype=dtypes,
+                           keep_default_na=False, na_values=_NA_VARIANTS, encoding="utf-8-sig",
+                           skip_blank_lines=True)
+    except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    if data.shape[0] == 0 or data[0].isna().any():
+        return None
+    ids = data[0].astype(str).str.strip()
+    if (ids == "").any() or ids.duplicated().any():
+        return None
+    values = data.iloc[:, 1:].to_numpy(dtype=np.float64)
+    if np.isnan(values).all(axis=0).any():  # an empty column: let the checked path decide
+        return None
+    return pd.DataFrame(values, index=pd.Index(ids.tolist(), dtype=object), columns=header)
+
+
+def _read_checked(path: Path) -> pd.DataFrame:
+    """Cell-by-cell reading (text first) that names the file, column and row of any problem."""
     raw = _read_raw(path)
     raw = raw.loc[~(raw == "").all(axis=1)]  # blank lines (e.g. trailing ;;;)
     raw = raw.loc[:, ~(raw == "").all(axis=0)]
@@ -126,12 +176,7 @@ def read_table(path: str | os.PathLike, *, numeric: bool = False) -> pd.DataFram
             columns[h] = num.to_numpy(dtype=np.float64)
         else:
             columns[h] = col.where(~is_na, None).to_numpy(dtype=object)
-    df = pd.DataFrame(columns, index=pd.Index(ids, dtype=object, name=None))
-    df.attrs["file"] = path.name
-    df.attrs["path"] = str(path)
-    if numeric:
-        require_numeric(df, path.name)
-    return df
+    return pd.DataFrame(columns, index=pd.Index(ids, dtype=object, name=None))
 
 
 def _short_list(items: Sequence[str], limit: int = 5) -> str:

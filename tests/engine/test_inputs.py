@@ -134,3 +134,22 @@ def test_excel_date_ids():
 
     ids = ["1-Mar", "2-SEP", "Sep-2", "2026-09-01 00:00:00", "SEPT1", "MARCH1", "Gene1-Mar", "10-Dec"]
     assert excel_date_ids(ids) == ["1-Mar", "2-SEP", "Sep-2", "2026-09-01 00:00:00", "10-Dec"]
+
+
+@pytest.mark.parametrize("text", [
+    '"",S1,S2\nG1,1.5e-3,NA\nG2,-inf,  7\n',
+    'id\tS1\tS2\nG1\t0.1\t\nNA_gene\t3\t4\n',
+    '"",S1,S2\nG1,1,x\nG2,2,3\n',
+])
+def test_fast_reader_agrees_with_checked_reader(tmp_path, text):
+    """The C-parser fast path is an optimisation only: same table as the cell-by-cell reader."""
+    from engine.inputs import _read_checked, _read_fast
+
+    p = _write(tmp_path, "t.tsv" if "\t" in text else "t.csv", text)
+    slow = _read_checked(p)
+    fast = _read_fast(p)
+    if fast is not None:
+        pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+    pd.testing.assert_frame_equal(read_table(p), slow, check_like=False, check_flags=False)
+    if "x" in text:
+        assert fast is None  # text cells take the checked path
