@@ -226,7 +226,7 @@ class GatingTab(QWidget):
         split.addWidget(centre)
         split.addWidget(right)
         split.setStretchFactor(1, 3)
-        split.setSizes([220, 700, 360])
+        split.setSizes([200, 660, 420])
         lay = QVBoxLayout(self)
         lay.addWidget(split)
 
@@ -568,7 +568,7 @@ class GatingTab(QWidget):
         self.tree_view.selectionModel().blockSignals(True)
         self.tree_view.setCurrentIndex(idx)
         self.tree_view.selectionModel().blockSignals(False)
-        for c in range(1, 5):
+        for c in range(0, 5):
             self.tree_view.resizeColumnToContents(c)
 
     def _update_tree_counts(self) -> None:

@@ -233,9 +233,13 @@ class GateItem(QObject):
     def _place_label(self, *_) -> None:
         if self.kind in ("rectangle", "polygon", "ellipse") and self.roi is not None:
             br = self.roi.mapRectToParent(self.roi.boundingRect())
-            self.label.setPos(br.left(), br.bottom() if br.height() >= 0 else br.top())
-            return
-        x, y = self.anchor_point()
+            x, y = br.left(), max(br.top(), br.bottom())
+        else:
+            x, y = self.anchor_point()
+        # keep the label inside the visible plot even when the gate extends beyond it
+        (vx0, vx1), (vy0, vy1) = self.plot_item.getViewBox().viewRange()
+        x = min(max(x, vx0), vx0 + 0.75 * (vx1 - vx0))
+        y = min(max(y, vy0 + 0.1 * (vy1 - vy0)), vy1)
         self.label.setPos(x, y)
 
     def set_text(self, text: str) -> None:
