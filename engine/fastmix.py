@@ -32,7 +32,7 @@ def truncation_lambda(d: int, trim: float) -> float:
     return float((1.0 - trim) / stats.chi2.cdf(qt, d + 2))
 
 
-def _gls_eblup(Y, YX, X, sigma2, D, keep, bias_term, independent):
+def _gls_eblup(Y, YX, X, sigma2, D, keep, bias_term, independent, want_eta3=True):
     """GLS fixed effects over the kept genes + EBLUPs and their variance (spec §5)."""
     m, n = Y.shape
     L = X.shape[1]
@@ -56,16 +56,16 @@ def _gls_eblup(Y, YX, X, sigma2, D, keep, bias_term, independent):
     rhs = nk * (X.T @ ybar - lam * XZ @ C @ (Zs.T @ ybar))
     beta = lam * sigma_beta @ rhs
     beta = beta + bias_term
-    Rs = (YX - X.T @ (X @ beta)) @ A  # residuals times Z* without forming m x n
     K = lam * A @ (np.eye(q) - lam * ZZ @ C)
-    blup = Rs @ K.T
+    blup = YX @ (A @ K.T)  # residuals times Z*, then the EBLUP map, without forming m x n
+    blup -= (X.T @ (X @ beta)) @ A @ K.T
     H = np.linalg.inv(ZZ + sigma2 * np.eye(q))
     V = A @ ZZ @ H @ A - A @ H @ XZ.T @ sigma_beta @ XZ @ H @ A
     V = (V + V.T) / 2.0
     Vinv = rsolve(V)
     eta = np.einsum("ij,jk,ik->i", blup, Vinv, blup)
     eta2 = blup @ rhalfinv(V)
-    eta3 = blup / np.sqrt(np.diag(V))
+    eta3 = blup / np.sqrt(np.diag(V)) if want_eta3 else None
     return dict(beta=beta, sigma_beta=sigma_beta, blup=blup, var_blup=V, eta=eta, eta2=eta2,
                 eta3=eta3, D_used=D_used)
 
@@ -121,12 +121,17 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
     rss = np.maximum(rss, 0.0)
     sigma2 = float(np.median(rss) / (d_res * (1.0 - 2.0 / (9.0 * d_res)) ** 3))
     beta_ols = bhat.mean(axis=0)
-    B = bhat - beta_ols
     G = rsolve(X.T @ X)
-    se_ols = np.sqrt(np.outer(rss / d_res, np.diag(XtX_inv)))
+    ols_p = np.sqrt(np.outer(rss / d_res, np.diag(XtX_inv)))  # standard errors, in place below
     with np.errstate(divide="ignore", invalid="ignore"):
-        t_ols = bhat / se_ols
-    ols_p = 2.0 * special.stdtr(d_res, -np.abs(t_ols))
+        np.divide(bhat, ols_p, out=ols_p)  # t statistics
+    np.abs(ols_p, out=ols_p)
+    np.negative(ols_p, out=ols_p)
+    special.stdtr(d_res, ols_p, out=ols_p)
+    ols_p *= 2.0
+    B = bhat  # OLS deviations from the grand OLS fit, in place
+    B -= beta_ols
+    del bhat
     lap("ols", 1)
     # 4.3-4.5 moments
     S = np.cov(B, rowvar=False, ddof=1).reshape(L, L)
@@ -143,6 +148,8 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
         informative = informative_gmm(fit0["eta3"], d_diag)
     else:
         informative = informative_shapiro(fit0["eta2"], d_diag)
+    eta3_initial = fit0["eta3"]
+    del fit0
     lap("detect", 4)
     dtrim = int(informative.sum())
     keep = None
@@ -172,7 +179,9 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
         D_ref = D0
         bias_term, v_infl = np.zeros(L), np.ones(L)
     lap("trim", 5)
-    fit = _gls_eblup(Y, YX, X, sigma2, D_ref, keep, bias_term, independent)
+    del norm_B
+    fit = _gls_eblup(Y, YX, X, sigma2, D_ref, keep, bias_term, independent, want_eta3=False)
+    del YX
     lap("final fit", 6)
     beta = fit["beta"]
     sb = fit["sigma_beta"]
@@ -190,17 +199,19 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
         a2 = sigma2 * np.diag(G) / nk
         df = (a1 + a2) ** 2 / (a1 ** 2 / max(nk - 1, 1) + a2 ** 2 / (nk * d_res))
     p_fixed = 2.0 * stats.t.sf(np.abs(tstat), df)
-    quasi_p = 2.0 * stats.norm.sf(np.abs(fit["eta2"]))
+    quasi_p = np.abs(fit.pop("eta2"))
+    special.ndtr(np.negative(quasi_p, out=quasi_p), out=quasi_p)
+    quasi_p *= 2.0
     overall_p = stats.chi2.sf(fit["eta"], L)
     coef_mat = beta + fit["blup"]
     out = dict(
-        names=names, sigma2=sigma2, rss=rss, bhat=bhat, beta_ols=beta_ols, ols_deviation=B,
-        ols_p=ols_p, ols_fdr=bh_adjust(ols_p), D_initial=D0, eta3_initial=fit0["eta3"],
+        names=names, sigma2=sigma2, rss=rss, beta_ols=beta_ols, ols_deviation=B,
+        ols_p=ols_p, ols_fdr=bh_adjust(ols_p), D_initial=D0, eta3_initial=eta3_initial,
         rr0=rr0, informative=informative, trim_df=dtrim, lambda_=lam_t, chi=chi,
         kept=keep, kept_genes=(m if keep is None else int(keep.sum())), D_refit=D_ref,
         bias_term=bias_term, v_inflation=v_infl, D=fit["D_used"], beta=beta, sigma_beta=sb,
         t=tstat, df=df, p_fixed=p_fixed, p_fixed_adj=bh_adjust(p_fixed), blup=fit["blup"],
-        coef=coef_mat, var_eblup=fit["var_blup"], eta=fit["eta"], eta2=fit["eta2"],
+        coef=coef_mat, var_eblup=fit["var_blup"], eta=fit["eta"],
         quasi_p=quasi_p, quasi_fdr=bh_adjust(quasi_p), overall_p=overall_p, X=X,
     )
     lap("tests", 7)
@@ -221,6 +232,26 @@ class FastMix:
 
     Parameters follow the R package defaults (trim=0.5, mixture detector, bias=2,
     df rule ``min(m, n) - L - 1``). ``fit`` matches samples by ID and returns ``self``.
+
+    Parameters
+    ----------
+    trim : fraction of genes trimmed (by distance) before re-estimating D; 0 = no trimming.
+    independent : diagonal D (the "_ind" variant), eigenvalues floored at sigma2/100.
+    detector : "gmm" (package default, 1-D mixture BIC) or "shapiro" (paper).
+    include_covariate_main : include the covariate main effects (disable when the
+        proportions of all cell types sum to 1, which makes the design singular).
+    bias : 2 = de-bias informative terms only, 1 = all terms, 0 = none.
+    lambda_override : truncation factor to use instead of the closed form.
+    df_method : "r" (``min(m, n) - L - 1``) or "satterthwaite".
+    random_state : recorded with the parameters; the fit itself is deterministic.
+
+    Fitted attributes
+    -----------------
+    design_, match_, notices_, sigma2_, D_initial_, D_, fixed_effects_, sigma_beta_,
+    coef_, random_effects_, quasi_p_, quasi_fdr_, ols_p_, ols_fdr_, overall_stat_,
+    overall_p_, informative_, kept_genes_, lambda_, var_eblup_, rho_ (repeated measures),
+    fitted_ (computed on access), timings_, results_ (:class:`FastMixResults`).
+    With ``sample_cov``/``weights``/``subject`` everything lives on the whitened scale.
     """
 
     def __init__(self, *, trim: float = 0.5, independent: bool = False, detector: str = "gmm",

@@ -15,12 +15,14 @@ def bh_adjust(p: np.ndarray, axis: int = 0) -> np.ndarray:
     m = flat.shape[0]
     k = np.sum(~np.isnan(flat), axis=0)  # tests per column
     order = np.argsort(flat, axis=0, kind="stable")  # NaNs sort last
-    ps = np.take_along_axis(flat, order, axis=0)
+    adj = np.take_along_axis(flat, order, axis=0)
     ranks = np.arange(1, m + 1)[:, None]
     with np.errstate(invalid="ignore"):
-        adj = ps * k[None, :] / ranks
-    adj = np.fmin.accumulate(adj[::-1], axis=0)[::-1]
-    adj = np.minimum(adj, 1.0)
+        adj *= k[None, :]
+        adj /= ranks
+    rev = adj[::-1]
+    np.fmin.accumulate(rev, axis=0, out=rev)
+    np.minimum(adj, 1.0, out=adj)
     adj[ranks > k[None, :]] = np.nan
     out = np.empty_like(flat)
     np.put_along_axis(out, order, adj, axis=0)
