@@ -196,7 +196,8 @@ class DafiRefiner:
         n = int(np.asarray(sample.events).shape[0])
         dims = clustering_dimensions(sample, strategy, self.channels)
         X = np.column_stack([cc.column(d) for d in dims]) if dims else np.empty((n, 0))
-        X = np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0)
+        if not np.isfinite(X).all():
+            X = np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0)
         order = _tree_order(strategy)
         total = len(order) + 1
 
