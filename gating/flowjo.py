@@ -13,6 +13,13 @@ polygon (and ellipse) gates on binned display data (``gateResolution``, typicall
 bins per axis), whereas this engine tests every event exactly. The FlowKit example
 ``simple_poly_and_rect_v2_poly50.wsp`` shows it: its polygon holds 50 of the 100 events
 exactly, while FlowJo stored a count of 0.
+
+FlowJo 9 (Mac) XML workspaces are read too: their per-sample ``<Parameter>`` display
+settings give the biex (via the referenced calibration table's decades/width, same
+algorithm as FlowJo 10 biex) or log scale, the workspace ``<CompensationMatrix>`` gives
+the compensation (channels written ``<name>``), and Polygon/PolyRect/Range/Ellipse gates
+are converted like FlowJo 10 gates. "Magnetic" gates are imported as stored for the
+sample; counts agree with FlowJo's within a few events (display binning).
 """
 from __future__ import annotations
 
@@ -55,14 +62,25 @@ def _load(path: str | os.PathLike) -> ET.Element:
     if root.tag != "Workspace":
         raise InputError("not a FlowJo workspace (root element is not <Workspace>)", file=name)
     if root.find("SampleList") is None:
-        raise InputError("workspace has no <SampleList> (FlowJo 9 and older workspaces are not supported)", file=name)
+        raise InputError("workspace has no <SampleList> (FlowJo 8 and older workspaces are not supported)", file=name)
     return root
+
+
+def _is_flowjo9(root: ET.Element) -> bool:
+    return str(root.get("flowJoVersion", "10")).split(".")[0] in ("7", "8", "9")
 
 
 def _sample_name(sample_el: ET.Element) -> str:
     node = sample_el.find("SampleNode")
+    fil = next((k.get("value") for k in sample_el.iter("Keyword") if k.get("name") == "$FIL"), None)
     if node is not None and node.get("name"):
-        return node.get("name")
+        name = node.get("name")
+        # FlowJo 9 shortens names (two wells can share one); the FCS file name is unique
+        if fil and fil != name and Path(fil).stem.startswith(Path(name).stem):
+            return fil
+        return name
+    if fil:
+        return fil
     ds = sample_el.find("DataSet")
     return Path(ds.get("uri", "sample")).name if ds is not None else "sample"
 
@@ -73,15 +91,24 @@ def list_wsp_samples(path: str | os.PathLike) -> list[str]:
     return [_sample_name(s) for s in root.find("SampleList").findall("Sample")]
 
 
+def _sample_keyword(sample_el: ET.Element, key: str) -> str | None:
+    for k in sample_el.iter("Keyword"):
+        if k.get("name") == key:
+            return k.get("value")
+    return None
+
+
 def _pick_sample(root: ET.Element, sample_name: str | None, path) -> ET.Element:
     samples = root.find("SampleList").findall("Sample")
     if not samples:
         raise InputError("workspace contains no samples", file=Path(path).name)
     if sample_name is None:
         return samples[0]
+    want = {sample_name, Path(sample_name).stem}
     for s in samples:
         name = _sample_name(s)
-        if sample_name in (name, Path(name).stem):
+        fil = _sample_keyword(s, "$FIL") or ""
+        if want & {name, Path(name).stem, fil, Path(fil).stem}:
             return s
     raise InputError(f"sample '{sample_name}' not in workspace (samples: "
                      f"{', '.join(_sample_name(s) for s in samples)})", file=Path(path).name)
@@ -276,6 +303,93 @@ class _Builder:
         self.gates = [fixed.get(g.id, g) for g in self.gates]
 
 
+# --- FlowJo 9 ----------------------------------------------------------------------------------------
+
+def _fj9_transforms(root: ET.Element, sample_el: ET.Element) -> dict[str, Transform]:
+    tables = list(root.find("CalibrationTables") or [])
+    out: dict[str, Transform] = {}
+    for p in sample_el.findall("Parameter"):
+        name = p.get("name")
+        if p.get("log", "0") != "1":
+            continue
+        idx = p.get("calibrationIndex")
+        if idx is not None and 0 < int(idx) <= len(tables):
+            t = tables[int(idx) - 1]
+            dec = float(t.get("biexponentialDecades", "0"))
+            if dec > 0:
+                top = float(t.text.rsplit(",", 1)[-1]) if t.text else 262144.0
+                out[name] = FlowJoBiexTransform(name, width=float(t.get("biexponentialWidth", "-10")),
+                                                negative=float(t.get("biexponentialNegDecades", "0")),
+                                                positive=dec, max_value=262144.0 if top > 2 ** 17 else top)
+                continue
+        low = float(p.get("lowValue", "1"))
+        if low <= 0:  # a display range reaching below zero is FlowJo's biex (workspace preferences)
+            pref = root.find("Preferences")
+            g = (lambda k, d: float(pref.get(k, d)) if pref is not None else float(d))  # noqa: E731
+            out[name] = FlowJoBiexTransform(name, width=g("DT_32BitCustomWidth", "-10"),
+                                            negative=g("DT_32BitCustomExtra", "0"),
+                                            positive=g("DT_32BitCustomDecades", "4.5"), max_value=262144.0)
+            continue
+        out[name] = FlowJoLogTransform(name, offset=low, decades=float(p.get("decades", "4")) or 4.0)
+    return out
+
+
+def _fj9_compensation(root: ET.Element, sample_el: ET.Element) -> tuple[Compensation | None, str, str]:
+    mats = root.find("CompensationMatrices")
+    if mats is None or not len(mats):
+        return None, "", ""
+    wanted = _sample_keyword(sample_el, "FJ_CompMatrixName")
+    chosen = next((m for m in mats if m.get("name") == wanted), None)
+    if chosen is None:
+        if sample_el.get("compensationID") in (None, "0", "-1"):
+            return None, "", ""
+        chosen = mats[0]
+    rows = chosen.findall("Channel")
+    fluor = [r.get("name") for r in rows]
+    det = [v.get("name") for v in rows[0].findall("ChannelValue")]
+    m = np.array([[float(v.get("value")) for v in r.findall("ChannelValue")] for r in rows], dtype=np.float64)
+    return Compensation(chosen.get("name"), tuple(det), tuple(fluor), m), chosen.get("prefix", "<"), chosen.get("suffix", ">")
+
+
+def _fj9_gate(b: "_Builder", holder: ET.Element, gid: str, parent: str | None) -> Gate:
+    names = [x.text or "" for x in holder.iter("String")]
+    shape = next((c for c in holder if c.tag in ("Polygon", "PolyRect", "Range", "Ellipse", "Rectangle")), None)
+    if shape is None:
+        raise InputError(f"population '{gid}': unsupported FlowJo 9 gate", file=b.where)
+    verts = np.array([[float(v.get("x")), float(v.get("y"))] for v in shape.iter("Vertex")], dtype=np.float64)
+    if shape.tag == "Range":
+        dim, t = b.dimension(names[0])
+        xs = verts[:, 0] if t is None else t.apply(verts[:, 0])
+        return RangeGate(gid, parent, (dim,), (float(xs.min()),), (float(xs.max()),))
+    dims, xfs = zip(*(b.dimension(n) for n in names[:2]))
+    disp = verts.copy()
+    for j in range(2):
+        if xfs[j] is not None:
+            disp[:, j] = xfs[j].apply(verts[:, j])
+    if shape.tag == "Ellipse":
+        center = disp.mean(axis=0)
+        major, minor = disp[1] - disp[0], disp[3] - disp[2]
+        a, bb = np.linalg.norm(major) / 2.0, np.linalg.norm(minor) / 2.0
+        u = major / np.linalg.norm(major)
+        v = np.array([-u[1], u[0]])
+        cov = a * a * np.outer(u, u) + bb * bb * np.outer(v, v)
+        return EllipsoidGate(gid, parent, tuple(dims), tuple(center), tuple(map(tuple, cov)), 1.0)
+    return PolygonGate(gid, parent, tuple(dims), tuple(map(tuple, disp)))
+
+
+def _fj9_walk(b: "_Builder", node: ET.Element, parent_id: str | None, parent_path: str) -> None:
+    for pop in node.findall("Population"):
+        name = pop.get("name", "population")
+        path = f"{parent_path}/{name}" if parent_path else name
+        gid = b.unique(name)
+        b.path_to_id[path] = gid
+        holder = pop.find("PolygonGate")
+        if holder is None:
+            raise InputError(f"population '{path}' has no gate", file=b.where)
+        b.gates.append(_fj9_gate(b, holder, gid, parent_id))
+        _fj9_walk(b, pop, gid, path)
+
+
 def read_wsp(path: str | os.PathLike, sample_name: str | None = None) -> GatingStrategy:
     """Gating strategy (gates, transforms, compensation) of one sample of a FlowJo 10 workspace.
 
@@ -284,12 +398,19 @@ def read_wsp(path: str | os.PathLike, sample_name: str | None = None) -> GatingS
     root = _load(path)
     where = Path(path).name
     sample_el = _pick_sample(root, sample_name, path)
-    transforms = _parse_transforms(sample_el, where)
-    comp, prefix, suffix = _parse_compensation(sample_el, where)
-    b = _Builder(transforms, comp, prefix, suffix, where)
     node = sample_el.find("SampleNode")
-    b.walk(None if node is None else node.find("Subpopulations"), None, "")
-    b.resolve_booleans()
+    if _is_flowjo9(root):
+        transforms = _fj9_transforms(root, sample_el)
+        comp, prefix, suffix = _fj9_compensation(root, sample_el)
+        b = _Builder(transforms, comp, prefix, suffix, where)
+        if node is not None:
+            _fj9_walk(b, node, None, "")
+    else:
+        transforms = _parse_transforms(sample_el, where)
+        comp, prefix, suffix = _parse_compensation(sample_el, where)
+        b = _Builder(transforms, comp, prefix, suffix, where)
+        b.walk(None if node is None else node.find("Subpopulations"), None, "")
+        b.resolve_booleans()
     used_xf = {d.transform_ref for g in b.gates for d in g.dimensions if d.transform_ref}
     try:
         return GatingStrategy(b.gates, [t for k, t in transforms.items() if k in used_xf],
@@ -311,8 +432,9 @@ def wsp_stored_counts(path: str | os.PathLike, sample_name: str | None = None) -
             if n.tag in ("Population", "AndNode", "OrNode", "NotNode"):
                 p = f"{prefix}/{n.get('name')}" if prefix else n.get("name")
                 out[p] = int(float(n.get("count", "-1")))
-                walk(n.find("Subpopulations"), p)
+                walk(n if fj9 else n.find("Subpopulations"), p)
 
+    fj9 = _is_flowjo9(root)
     node = sample_el.find("SampleNode")
-    walk(None if node is None else node.find("Subpopulations"), "")
+    walk(None if node is None else (node if fj9 else node.find("Subpopulations")), "")
     return out
