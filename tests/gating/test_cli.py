@@ -100,3 +100,21 @@ def test_dafi_option_via_main_py(study, tmp_path):
     live = counts.set_index("population").loc["Singlets/Leukocytes/Live", "count"]
     plain = whole_blood_template().evaluate(read_fcs(fcs[0])).count("Live")
     assert abs(live - plain) < 0.03 * plain  # DAFi agrees with plain gating on a well-drawn gate
+
+
+@pytest.mark.parametrize("wsp, expected", [
+    ("simple_diamond_example_quad_gate.wsp", {"Q1: channel_A- , channel_B+": 49671, "Q2: channel_A+ , channel_B+": 50596,
+                                              "Q3: channel_A+ , channel_B-": 50330, "Q4: channel_A- , channel_B-": 49403}),
+    ("test_data_diamond_asinh_rect.wsp", {"upper_right": 50559}),
+])
+def test_flowjo_template_counts_and_quadrant_events(shared_dir, tmp_path, wsp, expected):
+    d = shared_dir / "data" / "fcs" / "flowkit"
+    out = tmp_path / "wsp"
+    rc = main(["--template", str(d / wsp), str(d / "test_data_diamond_01.fcs"), "--out", str(out), "--events",
+               "--processes", "1"])
+    assert rc == 0
+    counts = pd.read_csv(out / "counts.csv").set_index("population")["count"]
+    assert {k: counts[k] for k in expected} == expected  # FlowJo's stored counts
+    ev = pd.read_csv(out / "test_data_diamond_01_events.csv")
+    assert len(ev) == 200_000
+    assert {c: int(ev[c].sum()) for c in expected} == expected  # quadrant regions by their own ids
