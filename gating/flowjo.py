@@ -175,8 +175,13 @@ class _Builder:
         self.path_to_id: dict[str, str] = {}
         self.pending_bool: list[tuple[str, str | None, str, list[str], str]] = []
 
-    def unique(self, name: str) -> str:
-        base, k, out = name, 2, name
+    def unique(self, name: str, parent: str | None = None) -> str:
+        """Population id: the FlowJo name, or ``name (parent)`` when the name is already used
+        elsewhere in the tree (ids must be unique; FlowJo names need only be unique per parent)."""
+        out = name
+        if out in self.used and parent:
+            out = f"{name} ({parent})"
+        base, k = out, 2
         while out in self.used:
             out = f"{base} ({k})"
             k += 1
@@ -269,7 +274,7 @@ class _Builder:
                 continue
             name = node.get("name", "population")
             path = f"{parent_path}/{name}" if parent_path else name
-            gid = self.unique(name)
+            gid = self.unique(name, parent_id)
             self.path_to_id[path] = gid
             if tag == "Population":
                 gel = node.find("Gate")
@@ -381,7 +386,7 @@ def _fj9_walk(b: "_Builder", node: ET.Element, parent_id: str | None, parent_pat
     for pop in node.findall("Population"):
         name = pop.get("name", "population")
         path = f"{parent_path}/{name}" if parent_path else name
-        gid = b.unique(name)
+        gid = b.unique(name, parent_id)
         b.path_to_id[path] = gid
         holder = pop.find("PolygonGate")
         if holder is None:

@@ -167,3 +167,16 @@ def test_flowjo9_workspace_counts_close_to_flowjo(shared_dir):
     for path in ["Live/APC/B Cell", "Live/Monocytes", "Live/APC/pDC"]:  # magnetic gates; pDC sits near zero
         assert abs(got[path] - stored[path]) <= 0.1 * stored[path], (path, got[path], stored[path])
     assert stored["Live"] == 34469 and got["Live/APC/mDC/TNFa+"] == 16
+
+
+def test_duplicate_names_get_parent_qualified_ids_and_json_round_trip(shared_dir, fk):
+    import json
+
+    from gating.strategy import GatingStrategy
+
+    st = read_wsp(shared_dir / "data/fcs/flowworkspacedata/A2004Analysis.xml", sample_name="a2004_O1T2pb05i_A2_A02")
+    assert st.path("IFNa+") == "Live/APC/mDC/IFNa+"
+    assert st.path("IFNa+ (pDC)") == "Live/APC/pDC/IFNa+ (pDC)"
+    assert st.path("TNFa+ (Monocytes)") == "Live/Monocytes/TNFa+ (Monocytes)"
+    for s in (st, read_wsp(fk / "single_ellipse_51_events.wsp"), read_wsp(fk / "test_data_diamond_biex_rect.wsp")):
+        assert GatingStrategy.from_dict(json.loads(json.dumps(s.to_dict()))) == s
