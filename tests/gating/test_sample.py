@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import warnings
-from pathlib import Path
 
 import flowio
 import numpy as np
@@ -11,8 +10,9 @@ import pytest
 
 from engine.errors import InputError
 from gating.sample import FCSError, Sample, count_datasets, parse_spillover, read_fcs, read_fcs_metadata
+from tests.conftest import SHARED
 
-FCS_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fcs"
+FCS_ROOT = SHARED / "data" / "fcs"  # parametrisation needs the list at collection time
 ALL_FILES = sorted(p for p in FCS_ROOT.rglob("*") if p.suffix.lower() in (".fcs", ".lmd")) if FCS_ROOT.is_dir() else []
 UNREADABLE = {"corrupted.fcs": "not an FCS file", "sample_header.fcs": "DATA segment truncated"}
 
@@ -148,6 +148,16 @@ def test_gain_is_divided_and_log_decoded(tmp_path):
     p.write_bytes(raw)
     s = read_fcs(p)
     np.testing.assert_allclose(s.events[:, 0], [25.0, 50.0])
+
+
+def test_spillover_written_and_read_back(tmp_path):
+    from gating.simulate import write_fcs
+
+    spill = (["FL1-A", "FL2-A"], np.array([[1.0, 0.1], [0.02, 1.0]]))
+    s = Sample.from_array(np.arange(15.0).reshape(5, 3), ["FL1-A", "FL2-A", "FSC-A"], ["CD3", "CD4", ""], spillover=spill)
+    r = read_fcs(write_fcs(s, tmp_path / "sp.fcs"))
+    assert r.spillover[0] == spill[0] and np.array_equal(r.spillover[1], spill[1])
+    assert r.markers == ["CD3", "CD4", ""] and r.label(0) == "FL1-A (CD3)" and r.label(2) == "FSC-A"
 
 
 def test_errors_name_the_file(tmp_path):
