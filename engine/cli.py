@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +31,21 @@ __all__ = ["OUTPUT_FILES", "StudyInputs", "load_inputs", "run_fastmix", "write_o
 OUTPUT_FILES = ("fixed_effects.csv", "covariance.csv", "gene_results.csv", "results.xlsx",
                 "report.json", "report.html")
 
-Table = "str | os.PathLike | pd.DataFrame"
 
-
-def _label(obj, default: str) -> str:
-    if isinstance(obj, (str, os.PathLike)):
-        return Path(obj).name
-    if isinstance(obj, (pd.DataFrame, pd.Series)):
-        return str(obj.attrs.get("file", default))
-    return default
-
-
+@dataclass(frozen=True)
 class StudyInputs:
-    """Checked, sample-matched inputs ready for ``FastMix.fit`` (plain container)."""
+    """Checked, sample-matched inputs ready for ``FastMix.fit``."""
 
-    def __init__(self, expression, proportions, covariates, subject, weights, samples, match,
-                 notices, warnings, files):
-        self.expression = expression
-        self.proportions = proportions
-        self.covariates = covariates
-        self.subject = subject
-        self.weights = weights
-        self.samples = samples
-        self.match = match
-        self.notices = notices
-        self.warnings = warnings
-        self.files = files
+    expression: pd.DataFrame          # genes x matched samples
+    proportions: pd.DataFrame         # matched samples x cell types, fractions
+    covariates: pd.DataFrame | None   # matched samples x covariates (text kept)
+    subject: pd.Series | None         # subject ID per sample (repeated measures)
+    weights: pd.Series | None
+    samples: list
+    match: Any                        # engine.matching.SampleMatch
+    notices: list
+    warnings: list
+    files: dict
 
 
 def _as_table(obj, role: str, *, numeric: bool) -> pd.DataFrame:
