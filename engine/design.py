@@ -63,6 +63,10 @@ def encode_covariates(covariates: pd.DataFrame, reference: dict[str, str] | None
         if _is_numeric(s):
             out[name] = s.to_numpy(dtype=np.float64)
             continue
+        as_num = pd.to_numeric(s.astype(str).str.strip(), errors="coerce")
+        if not as_num.isna().any():  # numbers stored as text
+            out[name] = as_num.to_numpy(dtype=np.float64)
+            continue
         vals = s.astype(str).str.strip()
         levels = sorted(vals.unique())
         if len(levels) < 2:

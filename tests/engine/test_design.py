@@ -44,6 +44,9 @@ def test_categorical_reference_level():
     raw = (cov["Treatment"] == "drugB").astype(float)
     np.testing.assert_allclose(d.X[:, d.names.index("Treatment[drugB]")],
                                (raw - raw.mean()) / raw.std(ddof=1))
+    as_text = pd.DataFrame({"Dose": ["1", "2.5", " 3"] * 4}, index=p.index)
+    enc, notes = encode_covariates(as_text)
+    assert list(enc.columns) == ["Dose"] and enc["Dose"].iloc[1] == 2.5 and notes == []
     with pytest.raises(InputError, match="reference level 'x'"):
         encode_covariates(cov, {"Treatment": "x"})
 
