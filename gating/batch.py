@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import InputError
-from engine.progress import Cancelled, ProgressCallback, report
+from engine.progress import ProgressCallback, report
 
 from .strategy import GatingStrategy
 

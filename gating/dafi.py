@@ -19,7 +19,7 @@ import pandas as pd
 
 from engine.progress import ProgressCallback, report
 
-from .gates import BooleanGate, Dimension, Gate, PolygonGate, QuadrantGate, RectangleGate
+from .gates import BooleanGate, Dimension, Gate, PolygonGate, RectangleGate
 from .strategy import GatingResult, GatingStrategy, StrategyError
 
 __all__ = ["DafiRefiner", "MODES", "clustering_dimensions"]

@@ -10,7 +10,6 @@ had to work around is recorded in ``Sample.warnings``; what it cannot read raise
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 

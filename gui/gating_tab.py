@@ -110,6 +110,7 @@ class GatingTab(QWidget):
         self._cache: dict[tuple, np.ndarray] = {}
         self._workers: list[Worker] = []
         self.batch_dialog = None
+        self._n_gates = 0
         self._build_ui()
         project.changed.connect(self._on_project_changed)
         self.reload_samples()
@@ -256,6 +257,7 @@ class GatingTab(QWidget):
             self.current_sample = None
             if ok:
                 self.select_sample(ok[0])
+                self.select_population(self.current_population)  # axes follow the first gate
             else:
                 self.refresh()
 
@@ -323,7 +325,10 @@ class GatingTab(QWidget):
         if section == "strategy":
             self._cache.clear()
             self.dafi_ = None
+            was_empty = self._n_gates == 0
             self.refresh()
+            if was_empty and self.sample() is not None:
+                self.select_population(self.current_population)  # e.g. a strategy was imported
         elif section == "fcs_files":
             self.reload_samples()
         elif section == "compensation":
@@ -446,6 +451,7 @@ class GatingTab(QWidget):
                 self.status.setText(f"Cannot evaluate the gates on {self.current_sample}: {exc}")
         if self.current_population is not None and self.current_population not in strategy.population_ids():
             self.current_population = None
+        self._n_gates = len(strategy.gates)
         if rebuild_tree:
             self._rebuild_tree(strategy)
         else:
@@ -485,9 +491,10 @@ class GatingTab(QWidget):
         total = len(x)
         where = self.current_population or "all events"
         self.status.setText(f"{self.current_sample}: {total:,} events in {where}")
-        for gid in strategy.children(self.current_population):
-            gate = strategy.gate_of(gid) if hasattr(strategy, "gate_of") else strategy.gates[gid]
-            if gate.id != gid or not self._axes_match(gate) or gate_kind(gate) in ("boolean", "other"):
+        for pid in strategy.children(self.current_population):
+            gate = strategy.gate_of(pid)  # a quadrant id gives its quadrant gate
+            if gate.id in self.gate_items or gate_kind(gate) in ("boolean", "other") \
+                    or not self._axes_match(gate):
                 continue
             item = GateItem(gate, self.plot.plot_item)
             item.edited.connect(self._on_gate_edited)
@@ -586,7 +593,8 @@ class GatingTab(QWidget):
         if pid is not None and pid not in strategy.population_ids():
             pid = None if pid not in strategy.gates else pid
         self.current_population = pid if (pid is None or pid in strategy.population_ids()) else None
-        kids = [strategy.gates[c] for c in strategy.children(self.current_population) if c in strategy.gates]
+        kids = list({strategy.gate_of(c).id: strategy.gate_of(c)
+                     for c in strategy.children(self.current_population)}.values())
         kids = [k for k in kids if gate_kind(k) not in ("boolean", "other")]
         if kids:
             self.set_axes(kids[0].dimensions)
@@ -828,6 +836,7 @@ class GatingTab(QWidget):
         from gating.gatingml import read_gatingml
         self.current_population = None
         self.commit(read_gatingml(str(path)), f"Import {Path(path).name}")
+        self.select_population(None)
 
     def export_gatingml(self, path) -> None:
         from gating.gatingml import write_gatingml

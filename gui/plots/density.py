@@ -160,6 +160,7 @@ class DensityPlotWidget(pg.GraphicsLayoutWidget):
             ax = self.plot_item.getAxis(name)
             ax.setPen("k")
             ax.setTextPen("k")
+        self.plot_item.getAxis("left").setWidth(78)  # room for 6-digit ticks + the label
         self.image = pg.ImageItem(axisOrder="col-major")
         self.image.setZValue(-10)
         self.plot_item.addItem(self.image)

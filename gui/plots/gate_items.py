@@ -239,7 +239,7 @@ class GateItem(QObject):
         # keep the label inside the visible plot even when the gate extends beyond it
         (vx0, vx1), (vy0, vy1) = self.plot_item.getViewBox().viewRange()
         x = min(max(x, vx0), vx0 + 0.75 * (vx1 - vx0))
-        y = min(max(y, vy0 + 0.1 * (vy1 - vy0)), vy1)
+        y = min(max(y, vy0 + 0.1 * (vy1 - vy0)), vy1 - 0.08 * (vy1 - vy0))
         self.label.setPos(x, y)
 
     def set_text(self, text: str) -> None:

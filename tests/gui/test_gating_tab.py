@@ -303,3 +303,88 @@ def test_dafi_refine_overlay(qtbot, tab):
     np.testing.assert_array_equal(refiner.membership_[leaf], ref.membership_[leaf])
     assert tab.plot.overlay.isVisible()
     assert "DAFi" in tab.status.text()
+
+
+def test_demo_study_opens_with_gates_and_counts(qtbot, tmp_path):
+    from engine.demo import ensure_demo_study
+
+    project = ProjectModel.load(ensure_demo_study(tmp_path / "demo"))
+    jobs = JobRunner()
+    w = GatingTab(project, jobs)
+    qtbot.addWidget(w)
+    names = w.sample_model.ok_names()
+    assert len(names) == len(project.fcs_paths()) > 0
+    first = project.strategy.children(None)[0]
+    assert first in w.gate_items  # axes followed the first gate at start
+    res = project.strategy.evaluate(project.samples[names[0]])
+    n = res.count(first)
+    assert w.count(first) == (n, res.event_count)
+    assert f"{n:,}" in w.gate_items[first].label.textItem.toPlainText()
+    w.select_sample(names[1])
+    res2 = project.strategy.evaluate(project.samples[names[1]])
+    assert w.tree_model.data(w.tree_model.index_of(first, 1)) == f"{res2.count(first):,}"
+    jobs.shutdown()
+
+
+def test_autotune_accept_stores_override(qtbot, tab):
+    tab.autotune_interactive = False
+    strategy = tab.project.strategy
+    gid = "Neutrophils"
+    with qtbot.waitSignal(tab.autotune_finished, timeout=60000):
+        tab.autotune(gid)
+    _, results = tab.autotune_
+    assert set(results) == {"donor1", "donor2", "donor3", "broken"}
+    assert isinstance(results["broken"], str)
+    thumbs = tab.autotune_thumbnails(gid, results)
+    from gui.gating_dialogs import AutoTuneDialog
+    dlg = AutoTuneDialog(gid, thumbs)
+    qtbot.addWidget(dlg)
+    assert set(dlg.checks) == {"donor1", "donor2", "donor3"}
+    tuned = results["donor2"].gate
+    tab.accept_autotune(gid, results, ["donor2"])
+    over = tab.project.data["dafi"]["gate_overrides"]
+    assert set(over) == {"donor2"} and over["donor2"][gid] == tuned.to_dict()
+    s2 = tab._strategy_for("donor2")
+    assert s2.gates[gid] == tuned and tab._strategy_for("donor1").gates[gid] == strategy.gates[gid]
+    expected = s2.evaluate(tab.project.samples["donor2"]).count(gid)
+    tab.select_sample("donor2")
+    assert tab.count(gid)[0] == expected
+    tab.project.undo_stack.undo()  # revert
+    assert not (tab.project.data["dafi"] or {}).get("gate_overrides")
+
+
+def test_range_quadrant_gates_and_spillover(qtbot, tab):
+    from gating.gates import QuadrantGate
+    tab.select_population(None)
+    set_axes(tab, "CD3", "CD3", "logicle", "logicle")
+    x0, x1 = tab.plot.x_range_
+    tab.set_tool("range")
+    drag(qtbot, tab, (x0 + 0.3 * (x1 - x0), 10.0), (x0 + 0.7 * (x1 - x0), 10.0))
+    rng = tab.project.strategy.gates["Range 1"]
+    assert len(rng.dimensions) == 1 and rng.mins[0] == pytest.approx(x0 + 0.3 * (x1 - x0), abs=0.01 * (x1 - x0))
+    assert tab.count("Range 1")[0] == truth_count(tab, "Range 1") > 0
+    set_axes(tab, "CD3", "CD19", "logicle", "logicle")
+    x0, x1 = tab.plot.x_range_
+    y0, y1 = tab.plot.y_range_
+    tab.set_tool("quadrant")
+    qtbot.mouseClick(tab.plot.viewport(), Qt.LeftButton, pos=to_px(tab, (x0 + x1) / 2, (y0 + y1) / 2))
+    quad = tab.project.strategy.gates["Quadrant 1"]
+    assert isinstance(quad, QuadrantGate) and len(quad.quadrants) == 4
+    counts = [tab.count(q)[0] for q in quad.population_ids()]
+    assert sum(counts) == N_EVENTS and counts == [truth_count(tab, q) for q in quad.population_ids()]
+    assert tab.tree_model.index_of(quad.population_ids()[0]).isValid()
+    # moving the vertical divider keeps the quadrant ids and re-counts
+    item = tab.gate_items["Quadrant 1"]
+    item.roi[0].setValue(x0 + 0.6 * (x1 - x0))
+    item.roi[0].sigPositionChangeFinished.emit(item.roi[0])
+    moved = tab.project.strategy.gates["Quadrant 1"]
+    assert moved.dividers[0].values[0] == pytest.approx(x0 + 0.6 * (x1 - x0))
+    assert moved.population_ids() == quad.population_ids()
+    assert sum(tab.count(q)[0] for q in moved.population_ids()) == N_EVENTS
+    # an edited spillover matrix is stored in the project and used when compensating
+    sample = tab.sample()
+    if sample.spillover is not None:
+        dets, mat = sample.spillover
+        tab.set_spillover(list(dets), np.asarray(mat))
+        assert tab.comp_ref() == "user" and tab.compensate.isChecked()
+        assert tab.project.data["compensation"]["detectors"] == list(dets)

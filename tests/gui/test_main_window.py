@@ -237,3 +237,54 @@ def test_lazy_tabs_paint_first_then_build(qtbot, env):
     assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == ["Gating", "Study", "Analysis", "Results"]
     assert not any(isinstance(w, QLabel) and "Loading" in w.text() for w in win.tab_widgets.values())
     assert [win.tabs.widget(i) for i in range(4)] == list(win.tab_widgets.values())
+
+
+def test_import_and_export_gates_through_the_file_menu(qtbot, env, monkeypatch, shared_dir):
+    from gating.gatingml import read_gatingml, write_gatingml
+    from gating.simulate import whole_blood_template
+
+    template = whole_blood_template()
+    src = env / "template.xml"
+    write_gatingml(template, src)
+    win = _window(qtbot, env)
+    monkeypatch.setattr(win, "_ask_open_path", lambda *a: str(src))
+    win.act_import_gates.trigger()
+    assert win.last_error is None
+    assert set(win.project.strategy.gates) == set(template.gates)
+    assert win.project.section("strategy") == win.project.strategy.to_dict()
+    assert win.project.strategy.gates["Neutrophils"] == template.gates["Neutrophils"]
+    # undo brings back the empty strategy, redo the imported one
+    assert "Import gates from template.xml" in win.act_undo.text()
+    win.act_undo.trigger()
+    assert win.project.strategy is None and win.project.section("strategy") == {}
+    win.act_redo.trigger()
+    assert set(win.project.strategy.gates) == set(template.gates)
+
+    out = env / "exported.xml"
+    monkeypatch.setattr(win, "_ask_save_path", lambda *a: str(out))
+    win.act_export_gates.trigger()
+    assert win.last_error is None
+    back = read_gatingml(out)
+    assert back.gates == win.project.strategy.gates
+
+    # a FlowJo workspace from the shared reference data
+    wsp = shared_dir / "data" / "fcs" / "flowkit" / "simple_poly_and_rect.wsp"
+    monkeypatch.setattr(win, "_ask_open_path", lambda *a: str(wsp))
+    win.act_import_gates.trigger()
+    assert win.last_error is None and len(win.project.strategy.gates) >= 1
+    assert set(win.project.section("strategy")) == set(win.project.strategy.to_dict())
+
+    # a broken file: one-line error naming it, strategy kept
+    bad = env / "broken.xml"
+    bad.write_text("<gating:Gating-ML")
+    before = win.project.section("strategy")
+    monkeypatch.setattr(win, "_ask_open_path", lambda *a: str(bad))
+    win.act_import_gates.trigger()
+    assert "broken.xml" in win.error_box.text() and "\n" not in win.error_box.text()
+    assert win.project.section("strategy") == before
+
+
+def test_export_without_gates_explains(qtbot, env):
+    win = _window(qtbot, env)
+    win.act_export_gates.trigger()
+    assert "no gates to export" in win.error_box.text()
