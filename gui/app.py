@@ -1,4 +1,8 @@
-"""Start the Qt application: ``python main.py [--demo] [project.fmsproj]``.
+"""Start the Qt application: ``python main.py [--demo] [--screenshot DIR] [project.fmsproj]``.
+
+``--demo --screenshot DIR`` runs the whole demo pipeline without showing anything (Qt's offscreen
+platform unless ``QT_QPA_PLATFORM`` is set), writes one PNG per tab into DIR and exits 0
+(1 naming the failed step otherwise); see :mod:`gui.screenshot`.
 
 The window is painted first and the four workspaces are built right after (their modules pull
 in pandas/scipy/pyqtgraph). ``FASTMIX_STUDIO_STARTUP_PROBE=1`` makes the app print
@@ -16,8 +20,14 @@ import time
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="FastMixStudio")
     parser.add_argument("--demo", action="store_true", help="open the demo study (generated on first use)")
+    parser.add_argument("--screenshot", metavar="DIR",
+                        help="with --demo: run the demo pipeline offscreen, save one PNG per tab into DIR, exit")
     parser.add_argument("project", nargs="?", help="a .fmsproj project file to open")
     args, qt_args = parser.parse_known_args(argv)
+    if args.screenshot and not args.demo:
+        parser.error("--screenshot needs --demo (it runs the demo study's pipeline)")
+    if args.screenshot:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -28,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setOrganizationName(st.ORGANISATION)
     app.setApplicationName(st.APPLICATION)
+    if args.screenshot:
+        from gui.screenshot import main as screenshot_main
+
+        return screenshot_main(args.screenshot)
     probe = os.environ.get("FASTMIX_STUDIO_STARTUP_PROBE") == "1"
     window = MainWindow(interactive=not probe, lazy_tabs=True)
 

@@ -179,6 +179,11 @@ class AutoTuneDialog(QDialog):
 
 
 # ---------------------------------------------------------------------------
+def _short(population: str) -> str:
+    """Last part of a population path: "Singlets/Live/Neutrophils" -> "Neutrophils"."""
+    return str(population).rsplit("/", 1)[-1]
+
+
 def counts_wide(counts: pd.DataFrame) -> pd.DataFrame:
     """Tidy counts -> sample x population table with ``<pop> count`` and ``<pop> %parent``."""
     if counts.empty:
@@ -234,7 +239,13 @@ class BatchResultsDialog(QDialog):
         self.project = project
         self.wide = counts_wide(counts)
         self.table = QTableWidget(len(self.wide), len(self.wide.columns))
-        self.table.setHorizontalHeaderLabels([str(c) for c in self.wide.columns])
+        # full paths ("Singlets/Leukocytes/Live/Neutrophils count") do not fit a column: the header
+        # shows the population's own name over "count" / "% parent", the tooltip the whole path
+        for j, col in enumerate(self.wide.columns):
+            path, _, what = str(col).rpartition(" ")
+            head = QTableWidgetItem(f"{_short(path)}\n{'count' if what == 'count' else '% parent'}")
+            head.setToolTip(str(col))
+            self.table.setHorizontalHeaderItem(j, head)
         self.table.setVerticalHeaderLabels([str(i) for i in self.wide.index])
         vals = self.wide.to_numpy()
         for i in range(vals.shape[0]):
@@ -246,11 +257,15 @@ class BatchResultsDialog(QDialog):
                 self.table.setItem(i, j, item)
         self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.table.resizeColumnsToContents()
         QShortcut(QKeySequence.Copy, self.table, activated=self.copy_selection)
         self.populations = QListWidget()
         pops = list(dict.fromkeys(counts["population"])) if not counts.empty else []
         for pop in pops:
-            it = QListWidgetItem(pop)
+            it = QListWidgetItem("   " * str(pop).count("/") + _short(pop))
+            it.setData(Qt.UserRole, pop)
+            it.setToolTip(pop)
             it.setFlags(it.flags() | Qt.ItemIsUserCheckable)
             it.setCheckState(Qt.Unchecked)
             self.populations.addItem(it)
@@ -285,10 +300,11 @@ class BatchResultsDialog(QDialog):
     def set_checked(self, populations: list[str]) -> None:
         for i in range(self.populations.count()):
             it = self.populations.item(i)
-            it.setCheckState(Qt.Checked if it.text() in populations else Qt.Unchecked)
+            it.setCheckState(Qt.Checked if it.data(Qt.UserRole) in populations else Qt.Unchecked)
 
     def checked_populations(self) -> list[str]:
-        return [self.populations.item(i).text() for i in range(self.populations.count())
+        """Full population paths of the checked rows."""
+        return [self.populations.item(i).data(Qt.UserRole) for i in range(self.populations.count())
                 if self.populations.item(i).checkState() == Qt.Checked]
 
     def selection_text(self) -> str:
@@ -296,7 +312,7 @@ class BatchResultsDialog(QDialog):
         idx = self.table.selectedIndexes()
         rows = sorted({i.row() for i in idx}) or list(range(self.table.rowCount()))
         cols = sorted({i.column() for i in idx}) or list(range(self.table.columnCount()))
-        lines = ["sample\t" + "\t".join(self.table.horizontalHeaderItem(c).text() for c in cols)]
+        lines = ["sample\t" + "\t".join(str(self.wide.columns[c]) for c in cols)]
         for r in rows:
             cells = []
             for c in cols:

@@ -227,7 +227,7 @@ class GatingTab(QWidget):
         split.addWidget(centre)
         split.addWidget(right)
         split.setStretchFactor(1, 3)
-        split.setSizes([200, 660, 420])
+        split.setSizes([180, 700, 460])
         lay = QVBoxLayout(self)
         lay.addWidget(split)
 

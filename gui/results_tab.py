@@ -223,7 +223,7 @@ class ResultsTab(QWidget):
         main = QSplitter(Qt.Orientation.Horizontal, objectName="resultsSplitter")
         main.addWidget(self.term_tree)
         main.addWidget(centre)
-        main.setSizes([200, 1080])
+        main.setSizes([250, 1030])
         lay = QVBoxLayout(self)
         lay.addWidget(self.status)
         lay.addWidget(main, 1)

@@ -160,6 +160,8 @@ class DensityPlotWidget(pg.GraphicsLayoutWidget):
             ax = self.plot_item.getAxis(name)
             ax.setPen("k")
             ax.setTextPen("k")
+            # transformed scales run ~0..1: "100 (x0.001)" would read as 100, so plain numbers
+            ax.enableAutoSIPrefix(False)
         self.plot_item.getAxis("left").setWidth(78)  # room for 6-digit ticks + the label
         self.image = pg.ImageItem(axisOrder="col-major")
         self.image.setZValue(-10)
