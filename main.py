@@ -4,7 +4,8 @@
     python main.py --demo          open the bundled demo study (generated on first use)
     python main.py fastmix ...     run FastMix headless (see ``fastmix --help``)
     python main.py gate ...        gate FCS files headless (see ``gate --help``)
-    python main.py --self-test     headless end-to-end check (used by the bundle)
+    python main.py --self-test     end-to-end check: demo study, DAFi gating, FastMix, exports,
+                                   then the main window (offscreen without a display)
 """
 from __future__ import annotations
 
@@ -29,7 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     if "--self-test" in argv:
         from engine.selftest import main as self_test
 
-        return int(self_test([a for a in argv if a != "--self-test"]) or 0)
+        def window_check(project_file, png):  # Qt is imported only here, after the headless stages
+            from gui.selftest import check_window
+
+            return check_window(project_file, png)
+
+        return int(self_test([a for a in argv if a != "--self-test"], window_check=window_check) or 0)
     from gui.app import main as gui_main
 
     return int(gui_main(argv) or 0)
