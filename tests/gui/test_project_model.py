@@ -184,3 +184,99 @@ def test_timer_autosave(tmp_path, qtbot):
     qtbot.waitUntil(lambda: model.recovery_path().is_file(), timeout=3000)
     model.stop_autosave()
     assert json.loads(model.recovery_path().read_text())["dafi"] == {"k": 3}
+
+
+# --------------------------------------------------------------------------- a real kill mid-save
+_SAVER = r"""
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from PySide6.QtCore import QCoreApplication
+from gui import project_model as pm
+
+app = QCoreApplication([])
+target, mode, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
+model = pm.ProjectModel.load(target)
+if mode == "slow":  # widen the window between "temp file written" and the rename, then wait for the kill
+    real_fsync = os.fsync
+    def slow_fsync(fd):
+        real_fsync(fd)
+        print("WRITTEN", flush=True)
+        import time
+        time.sleep(60)
+    pm.os.fsync = slow_fsync
+i = model.section("results").get("version", 0)
+while True:
+    i += 1
+    model.update_section("results", {"version": i, "blob": [i] * n})
+    model.save()
+    print(f"SAVED {i}", flush=True)
+"""
+
+
+def _start_saver(target: Path, mode: str, n: int):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.Popen([sys.executable, "-c", _SAVER, str(root), str(target), mode, str(n)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _first_project(tmp_path: Path) -> tuple[Path, bytes]:
+    model = _project_with_files(tmp_path)
+    model.update_section("results", {"version": 0, "blob": []})
+    target = model.save(tmp_path / "killed.fmsproj")
+    return target, target.read_bytes()
+
+
+def test_sigkill_after_temp_file_written_leaves_previous_file(tmp_path):
+    """The process is killed (SIGKILL, no clean-up possible) with the new content in the temp file."""
+    target, before = _first_project(tmp_path)
+    proc = _start_saver(target, "slow", 200_000)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line == "WRITTEN", proc.stderr.read()
+        temps = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        assert len(temps) == 1 and temps[0].stat().st_size > 1_000_000  # the new version is on disk
+    finally:
+        proc.kill()
+        proc.wait(30)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode != 0
+    assert target.read_bytes() == before
+    again = ProjectModel.load(target)
+    assert again.section("results") == {"version": 0, "blob": []}
+    assert again.fcs_paths() == [(tmp_path / "data" / f"s{i}.fcs").resolve() for i in range(3)]
+
+
+def test_sigkill_at_a_random_moment_of_repeated_saves(tmp_path):
+    """Saves of a large project in a loop, killed at an arbitrary moment while a temp file exists:
+    the project file is always one complete version, the last one reported saved (or the one whose
+    rename had just happened)."""
+    import time
+
+    target, _ = _first_project(tmp_path)
+    proc = _start_saver(target, "loop", 400_000)
+    saved = 0
+    try:
+        while saved < 3:  # let a few saves complete (each replaces the file)
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            saved = int(line.split()[1])
+        deadline = time.monotonic() + 20
+        while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):  # a write is under way
+            assert time.monotonic() < deadline, "no save in progress seen"
+    finally:
+        proc.kill()
+        proc.wait(30)
+    rest = proc.stdout.read().split()
+    proc.stdout.close()
+    proc.stderr.close()
+    last = max([saved] + [int(v) for v in rest[1::2]])
+    data = json.loads(target.read_text(encoding="utf-8"))  # parses: never a half-written file
+    version = data["results"]["version"]
+    assert version in (last, last + 1)
+    assert data["results"]["blob"] == [version] * 400_000
+    assert ProjectModel.load(target).section("results")["version"] == version
