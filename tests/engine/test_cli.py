@@ -262,3 +262,62 @@ def test_subject_and_weights(study, tmp_path, capsys):
     assert main(_args(tmp_path, tmp_path / "w3", "--subject", "Patient")) == 2
     assert "cov.csv, column 'Patient': subject column 'Patient' not found" in capsys.readouterr().err
     assert not (tmp_path / "w2").exists() and not (tmp_path / "w3").exists()
+
+
+@pytest.fixture(scope="module")
+def sim2_files(tmp_path_factory):
+    """Simulation II (4 outlier terms, 1000 genes) written as the lab would hand it in."""
+    from engine.simulate import simulate_sim2
+
+    sim = simulate_sim2(1000, 50, seed=11)
+    folder = tmp_path_factory.mktemp("sim2")
+    sim.expression.to_csv(folder / "expr.csv")
+    sim.proportions.to_csv(folder / "props.csv", index_label="sample")
+    sim.covariates.to_csv(folder / "cov.csv", index_label="sample")
+    return sim, folder
+
+
+def test_model_options_reach_the_fit(sim2_files, tmp_path):
+    """--trim, --detector, --independent and --seed change the fit as FastMix(...) does, and are reported."""
+    from engine.fastmix import FastMix
+
+    sim, folder = sim2_files
+    outliers = ["Cell1", "Severity", "Cell2.Severity", "Cell2.Sex"]  # the simulator's DEG terms
+    runs = {"default": [], "trim": ["--trim", "0.3"], "shapiro": ["--detector", "shapiro", "--seed", "7"],
+            "ind": ["--independent"]}
+    rep, fe = {}, {}
+    for key, extra in runs.items():
+        assert main(_args(folder, tmp_path / key, *extra)) == 0
+        rep[key] = json.loads((tmp_path / key / "report.json").read_text())
+        fe[key] = pd.read_csv(tmp_path / key / "fixed_effects.csv").set_index("term")
+    assert rep["default"]["results"]["informative_terms"] == outliers
+    assert rep["default"]["results"]["kept_genes"] == 500 and rep["trim"]["results"]["kept_genes"] == 700
+    assert rep["trim"]["parameters"]["trim"] == 0.3
+    # Shapiro-Wilk flags one more (false) term on this data set; the mixture detector does not
+    assert rep["shapiro"]["results"]["informative_terms"] == outliers[:2] + ["Cell1.Severity"] + outliers[2:]
+    assert rep["shapiro"]["parameters"]["detector"] == "shapiro" and rep["shapiro"]["parameters"]["seed"] == 7
+    assert rep["ind"]["parameters"]["independent"] is True
+    d_ind = pd.read_csv(tmp_path / "ind" / "covariance.csv", index_col=0).to_numpy()
+    d_def = pd.read_csv(tmp_path / "default" / "covariance.csv", index_col=0).to_numpy()
+    off = ~np.eye(11, dtype=bool)
+    assert np.all(d_ind[off] == 0) and np.abs(d_def[off]).max() > 0.1  # simulated correlation is 0
+    q_default = pd.read_csv(tmp_path / "default" / "gene_results.csv").pivot(index="gene", columns="term",
+                                                                               values="quasi_p")
+    for key, kw in (("trim", dict(trim=0.3)), ("shapiro", dict(detector="shapiro")), ("ind", dict(independent=True))):
+        ref = FastMix(**kw).fit(sim.expression, sim.proportions, sim.covariates)
+        np.testing.assert_allclose(fe[key]["estimate"].to_numpy(), ref.fixed_effects_["estimate"].to_numpy(),
+                                   rtol=1e-9, err_msg=key)
+        np.testing.assert_allclose(fe[key]["t"].to_numpy(), ref.fixed_effects_["t"].to_numpy(), rtol=1e-9, err_msg=key)
+        q = pd.read_csv(tmp_path / key / "gene_results.csv").pivot(index="gene", columns="term", values="quasi_p")
+        q = q.loc[list(ref.quasi_p_.index), list(ref.quasi_p_.columns)]
+        np.testing.assert_allclose(q.to_numpy(), ref.quasi_p_.to_numpy(), rtol=1e-9, err_msg=key)
+        assert not np.allclose(q.to_numpy(), q_default.loc[q.index, q.columns].to_numpy(), rtol=1e-6), key
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1"])
+def test_trim_out_of_range_is_bad_input(study, tmp_path, capsys, value):
+    sim, folder = study
+    assert main(_args(folder, tmp_path / "work" / "out", "--trim", value)) == 2
+    err = capsys.readouterr().err
+    assert err == f"fastmix: error: --trim must be in [0, 1), got {float(value)}\n"
+    assert not (tmp_path / "work").exists()

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.fastmix import FastMix, truncation_lambda
+from engine.design import build_design
+from engine.fastmix import FastMix, fit_arrays, truncation_lambda
 from engine.progress import Cancelled
 from engine.simulate import simulate_sim1, simulate_sim2, simulate_sim3
 
@@ -34,16 +35,20 @@ def test_trimming_improves_D(sim2):
 
 
 def test_sim3_type1_and_power():
+    """Simulation III repeated 20 times (m=1000 to keep the suite fast; the >= 200-repetition
+    study at m=5000 is benchmarks/bench_simulation_study.py)."""
     t1, pw = [], []
-    for seed in (21, 22, 23):
-        s = simulate_sim3(3000, 50, seed=seed)
+    for seed in range(21, 41):
+        s = simulate_sim3(1000, 50, seed=seed)
         f = FastMix().fit(s.expression, s.proportions, s.covariates)
         hit = (f.quasi_p_ < 0.05).to_numpy()
         deg = s.deg.to_numpy()
+        assert deg.sum() == 100  # 2 x 5 % DEGs on Cell1.Group / Cell2.Group
         t1.append(hit[~deg].mean())
         pw.append(hit[deg].mean())
         est = f.fixed_effects_["estimate"]
         assert abs(est["Cell1"] - 1.5) < 5 * f.fixed_effects_["std_error"]["Cell1"]
+    assert len(t1) == 20
     assert np.mean(t1) <= 0.07 and np.mean(pw) >= 0.55
 
 
@@ -100,3 +105,30 @@ def test_lambda_and_progress():
 
     with pytest.raises(Cancelled):
         FastMix().fit(s.expression, s.proportions, s.covariates, progress=cancel)
+
+
+def test_lambda_override_scales_only_the_informative_variances(sim2):
+    """The truncation factor multiplies the raw variances of the informative terms (spec 4.8):
+    overriding it (to copy R's Monte Carlo value) changes exactly those diagonal entries."""
+    s = sim2[0]
+    design = build_design(s.proportions, s.covariates)
+    Y = s.expression.to_numpy()
+    a = fit_arrays(Y, design.X, design.names)
+    lam = truncation_lambda(4, 0.5)
+    assert a["trim_df"] == 4 and a["lambda_"] == pytest.approx(lam, rel=1e-12)
+    b = fit_arrays(Y, design.X, design.names, lambda_override=1.5 * lam)
+    assert b["lambda_"] == 1.5 * lam
+    np.testing.assert_array_equal(a["informative"], b["informative"])
+    np.testing.assert_array_equal(a["kept"], b["kept"])  # detection and trimming come before lambda
+    G = np.linalg.inv(design.X.T @ design.X)
+    raw_a = np.diag(a["D_refit"] + a["sigma2"] * G)  # = c_l * S_ll
+    raw_b = np.diag(b["D_refit"] + b["sigma2"] * G)
+    inf = a["informative"]
+    np.testing.assert_allclose(raw_b[inf] / raw_a[inf], 1.5, rtol=1e-9)
+    np.testing.assert_allclose(raw_b[~inf], raw_a[~inf], rtol=1e-12)
+    off = ~np.eye(len(inf), dtype=bool)
+    np.testing.assert_allclose(b["D_refit"][off], a["D_refit"][off], rtol=1e-12)
+    assert not np.allclose(b["beta"], a["beta"])  # the refitted D feeds the GLS
+    est = FastMix(lambda_override=1.5 * lam).fit(s.expression, s.proportions, s.covariates)
+    assert est.lambda_ == 1.5 * lam and est.results_.parameters["lambda_override"] == 1.5 * lam
+    np.testing.assert_allclose(est.fixed_effects_["estimate"].to_numpy(), b["beta"], rtol=1e-10)
