@@ -1,6 +1,8 @@
 """FlowJo 10 workspace import reproduces FlowJo's counts on FlowKit's example workspaces."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -147,7 +149,8 @@ def test_compensation_complement_and_boolean_nodes(tmp_path):
 def test_flowjo9_workspace_counts_close_to_flowjo(shared_dir):
     """FlowJo 9.2 XML (A2004Analysis.xml): biex display scale, workspace comp matrix, polygon/PolyRect/Range gates.
 
-    Our exact per-event counts differ from FlowJo's binned ones by a few events (<= 0.2 % or 8 events);
+    Every population FlowJo stored a count for (18 of 19) is checked, including the cytokine gates below
+    pDC and Monocytes. Our exact per-event counts differ from FlowJo's binned ones by a few events (<= 0.2 % or 8 events);
     "magnetic" gates (B Cell, Monocytes) are moved per sample by FlowJo, and the small pDC box on the
     biex scale near zero (74 here vs 81) is sensitive to FlowJo's binning: these are checked to 10 %.
     """
@@ -160,12 +163,14 @@ def test_flowjo9_workspace_counts_close_to_flowjo(shared_dir):
     sample = read_fcs(base / "a2004_O1T2pb05i_A2_A02.fcs")
     got = _counts(st, sample)
     stored = wsp_stored_counts(wsp, sample_name="a2004_O1T2pb05i_A2_A02.fcs")
-    exact_kind = ["Live", "Live/APC", "Live/APC/mDC", "Live/APC/mDC/IFNa+", "Live/APC/mDC/IL-6+",
-                  "Live/APC/mDC/IL-12+", "Live/APC/mDC/TNFa+"]
-    for path in exact_kind:
-        assert abs(got[path] - stored[path]) <= max(8, 0.002 * stored[path]), (path, got[path], stored[path])
-    for path in ["Live/APC/B Cell", "Live/Monocytes", "Live/APC/pDC"]:  # magnetic gates; pDC sits near zero
-        assert abs(got[path] - stored[path]) <= 0.1 * stored[path], (path, got[path], stored[path])
+    loose = {"Live/APC/B Cell", "Live/Monocytes", "Live/APC/pDC"}  # magnetic gates; pDC sits near zero
+    base_path = {re.sub(r" \([^()]*\)$", "", p): p for p in got}  # "IFNa+ (pDC)" -> "IFNa+"
+    checked = [p for p, c in stored.items() if c >= 0]  # -1 = not computed by FlowJo
+    assert len(checked) == 18 and stored["Live/CD14-MHC2-"] == -1 and "Live/CD14-MHC2-" in got
+    for path in checked:
+        ours = got[base_path[path]]
+        tol = 0.1 * stored[path] if path in loose else max(8, 0.002 * stored[path])
+        assert abs(ours - stored[path]) <= tol, (path, ours, stored[path])
     assert stored["Live"] == 34469 and got["Live/APC/mDC/TNFa+"] == 16
 
 

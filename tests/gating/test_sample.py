@@ -183,3 +183,20 @@ def test_spillover_parsing(shared_dir):
     assert acc.spillover[0][:2] == ["FL1-A", "FL2-A"]  # parameter numbers mapped to names
     meta = read_fcs_metadata(shared_dir / "data" / "fcs" / "flowio" / "G11.fcs")
     assert "™" in "".join(meta.values())
+
+
+def test_fcs_scaling_log_decoding_and_gain_on_isac_data1(shared_dir):
+    """ISAC data1.fcs (FCS 2.0 integer): $PnE 4,0 channels are decoded as 10^(4 x / $PnR) and
+    FSC-H / SSC-H are divided by $PnG 3.67 / 8; the other channels stay as stored."""
+    p = shared_dir / "data" / "gatingml" / "FCSFiles" / "data1.fcs"
+    fd = flowio.FlowData(str(p))
+    raw = np.asarray(fd.events, dtype=np.float64).reshape(-1, fd.channel_count)  # undecoded integers
+    s = read_fcs(p)
+    assert s.channels == ["FSC-H", "SSC-H", "FL1-H", "FL2-H", "FL3-H", "FL2-A", "FL4-H", "Time"]
+    assert s.event_count == 13367 and raw.max() < 1024
+    np.testing.assert_allclose(s.events[:, 0], raw[:, 0] / 3.67, rtol=1e-13)
+    np.testing.assert_allclose(s.events[:, 1], raw[:, 1] / 8.0, rtol=1e-13)
+    for i in (2, 3, 4, 6):  # FL1-H, FL2-H, FL3-H, FL4-H: 4 decades over 1024 channels
+        np.testing.assert_allclose(s.events[:, i], 10.0 ** (4.0 * raw[:, i] / 1024.0), rtol=1e-13)
+    assert s.events[:, 2].min() >= 1.0 and s.events[:, 2].max() <= 1e4
+    np.testing.assert_array_equal(s.events[:, [5, 7]], raw[:, [5, 7]])
