@@ -1,11 +1,12 @@
 # Two entry points for a fresh machine with Python 3.11 (see README):
 #   make demo   - create .venv, install the app, open it on the demo study
 #   make test   - create .venv, install app + test extras, run the whole suite with Qt offscreen
+# Packaging:  make bundle (dist/FastMixStudio/), make bundle-check (also runs its --self-test)
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 
-.PHONY: demo test venv bundle clean
+.PHONY: demo test venv bundle bundle-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,10 @@ test: venv
 bundle: venv
 	$(PY) -m pip install --quiet -e ".[packaging]"
 	$(PY) packaging/build.py
+
+# build, then run the bundle's --self-test with an emptied environment and no network
+bundle-check: bundle
+	bash packaging/check_bundle.sh
 
 clean:
 	rm -rf build dist $(VENV)
