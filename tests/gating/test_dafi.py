@@ -8,12 +8,18 @@ import pytest
 
 from gating.dafi import DafiRefiner
 from gating.gates import BooleanGate, Dimension, Divider, Quadrant, QuadrantGate, RectangleGate
-from gating.simulate import simulate_whole_blood, whole_blood_template
+from gating.sample import read_fcs
+from gating.simulate import simulate_whole_blood, whole_blood_template, write_fcs
 
 
 @pytest.fixture(scope="module")
-def blood():
-    return simulate_whole_blood(20_000, seed=5)
+def blood(tmp_path_factory):
+    """Simulated whole-blood panel written as an FCS 3.1 file with flowio and read back."""
+    s, truth = simulate_whole_blood(20_000, seed=5)
+    back = read_fcs(write_fcs(s, tmp_path_factory.mktemp("dafi") / "blood.fcs"))
+    assert back.event_count == 20_000 and back.channels == s.channels
+    np.testing.assert_allclose(back.events, s.events, rtol=1e-6)  # float32 on disk
+    return back, truth
 
 
 def _recall_precision(mask, truth):
@@ -23,8 +29,9 @@ def _recall_precision(mask, truth):
 
 @pytest.fixture(scope="module")
 def tight_strategy():
-    """Template with Monocytes and B cells drawn too tight: the box cuts through each cloud."""
+    """Template with Neutrophils, Monocytes and B cells drawn too tight: the box cuts through each cloud."""
     st = whole_blood_template()
+    st.replace_gate(dataclasses.replace(st.gates["Neutrophils"], mins=(0.35, 0.63)))  # CD66b mean 0.70, sd 0.045
     st.replace_gate(dataclasses.replace(st.gates["Monocytes"], mins=(0.63, None)))  # CD14 mean 0.70, sd 0.05
     st.replace_gate(dataclasses.replace(st.gates["B_cells"], mins=(None, 0.57)))  # CD19 mean 0.64, sd 0.05
     return st
@@ -36,13 +43,13 @@ def dafi_fit(blood, tight_strategy):
     return DafiRefiner(n_clusters=100, random_state=0).fit(s, tight_strategy)
 
 
-@pytest.mark.parametrize("pop", ["Monocytes", "B_cells"])
+@pytest.mark.parametrize("pop", ["Neutrophils", "Monocytes", "B_cells"])
 def test_dafi_completes_a_cut_population(blood, tight_strategy, dafi_fit, pop):
     s, truth = blood
     plain = tight_strategy.evaluate(s).membership[pop]
     rec_plain, prec_plain = _recall_precision(plain, truth[pop])
     rec_dafi, prec_dafi = _recall_precision(dafi_fit.membership_[pop], truth[pop])
-    assert rec_plain < 0.94 and prec_plain > 0.99  # event gating loses the cut-off tail
+    assert rec_plain < 0.95 and prec_plain > 0.99  # event gating loses the cut-off tail (6-9 %)
     assert rec_dafi > 0.97 and prec_dafi > 0.98  # DAFi keeps whole clusters: within a few per cent
     n_true = truth[pop].sum()
     assert abs(dafi_fit.membership_[pop].sum() - n_true) / n_true < 0.03
