@@ -19,6 +19,14 @@ run() {  # run the bundle's self-test in an emptied environment; extra VAR=VALUE
   "${NONET[@]}" env -i HOME="$HOME_DIR" LANG=C.UTF-8 "$@" "$EXE" --self-test
 }
 
+# nothing of ../shared (real public FCS files, reference outputs) may ship in the bundle
+if [ -d ../shared/data ]; then
+  leaked=$( (cd ../shared/data && find . -type f \( -iname '*.fcs' -o -iname '*.lmd' -o -iname '*.wsp' -o -iname '*.xml' -o -iname '*.csv' \) -printf '%f\n') |
+            sort -u | while read -r f; do find "$BUNDLE" -type f -name "$f" -print -quit; done)
+  [ -z "$leaked" ] || { echo "check_bundle: files from ../shared found in the bundle: $leaked" >&2; exit 1; }
+  echo "== no file of ../shared/data in the bundle"
+fi
+
 echo "== self-test, Qt offscreen, env -i"
 run QT_QPA_PLATFORM=offscreen || { echo "check_bundle: offscreen self-test FAILED" >&2; exit 1; }
 
