@@ -53,7 +53,9 @@ def _em_multi(x: np.ndarray, w: np.ndarray, n: int, cuts: np.ndarray, tol: float
     cl = np.zeros((p, q), dtype=np.int64)
     for i in range(1, k):
         cl += x > cuts[i]
-    z = (cl[:, :, None] == np.arange(k)).astype(np.float64)
+    # responsibilities laid out k x p x q: reductions over the components run across
+    # contiguous slabs (fast) instead of along a short trailing axis
+    z = (cl[None, :, :] == np.arange(k)[:, None, None]).astype(np.float64)
     result = np.full(q, np.nan)
     active = np.arange(q)
     old = np.full(q, np.inf)
@@ -61,21 +63,21 @@ def _em_multi(x: np.ndarray, w: np.ndarray, n: int, cuts: np.ndarray, tol: float
     scale = np.maximum(1.0, np.abs(x).max(axis=0)) ** 2
     wx, wx2 = w * x, w * x * x
     for _ in range(max_iter):
-        nk = np.einsum("pq,pqk->qk", w, z)
-        mean = np.einsum("pq,pqk->qk", wx, z) / np.maximum(nk, eps)
-        var = np.einsum("pq,pqk->qk", wx2, z) / np.maximum(nk, eps) - mean ** 2
-        bad = np.any(nk <= eps, axis=1) | np.any(var <= eps * scale[:, None], axis=1)
+        nk = np.einsum("pq,kpq->kq", w, z)
+        mean = np.einsum("pq,kpq->kq", wx, z) / np.maximum(nk, eps)
+        var = np.einsum("pq,kpq->kq", wx2, z) / np.maximum(nk, eps) - mean ** 2
+        bad = np.any(nk <= eps, axis=0) | np.any(var <= eps * scale, axis=0)
         var = np.where(var > 0, var, 1.0)
         const = np.log(np.maximum(nk, eps) / n) - 0.5 * (_LOG2PI + np.log(var))
-        logd = x[:, :, None] - mean
+        logd = x[None, :, :] - mean[:, None, :]
         logd *= logd
-        logd *= -0.5 / var
-        logd += const
-        mx = logd.max(axis=2, keepdims=True)
+        logd *= (-0.5 / var)[:, None, :]
+        logd += const[:, None, :]
+        mx = logd.max(axis=0)
         logd -= mx
         np.exp(logd, out=logd)
-        s = logd.sum(axis=2, keepdims=True)
-        loglik = np.einsum("pq,pq->q", w, mx[:, :, 0] + np.log(s[:, :, 0]))
+        s = logd.sum(axis=0)
+        loglik = np.einsum("pq,pq->q", w, mx + np.log(s))
         logd /= s
         z = logd
         done = bad | (np.abs(loglik - old) / (1.0 + np.abs(loglik)) < tol)
@@ -85,7 +87,7 @@ def _em_multi(x: np.ndarray, w: np.ndarray, n: int, cuts: np.ndarray, tol: float
         if done.all():
             break
         keep = ~done
-        active, x, w, wx, wx2, z = active[keep], x[:, keep], w[:, keep], wx[:, keep], wx2[:, keep], z[:, keep]
+        active, x, w, wx, wx2, z = active[keep], x[:, keep], w[:, keep], wx[:, keep], wx2[:, keep], z[:, :, keep]
         scale, old = scale[keep], loglik[keep]
         if stop_at is not None:
             stop_at = stop_at[keep]
