@@ -292,7 +292,8 @@ class FastMix:
 
         notices: list[str] = []
         expr = expression.set_axis([str(c) for c in expression.columns], axis=1)
-        expr = expr.set_axis([str(i) for i in expr.index], axis=0)
+        if pd.api.types.infer_dtype(expr.index, skipna=False) != "string":  # gene IDs as text, once
+            expr = expr.set_axis([str(i) for i in expr.index], axis=0)
         props = proportions.copy()
         props.index = [str(i) for i in props.index]
         props.columns = [str(c) for c in props.columns]
@@ -374,7 +375,7 @@ class FastMix:
                          lambda_override=self.lambda_override, df_method=self.df_method,
                          progress=progress)
         notices.extend(res["notices"])
-        self._store(res, design, list(Ydf.index), samples, notices)
+        self._store(res, design, Ydf.index.tolist(), samples, notices)
         return self
 
     @property

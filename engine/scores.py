@@ -104,7 +104,7 @@ def discriminant_scores(model, expression: pd.DataFrame, proportions: pd.DataFra
     dX = X1 - X0
     for t in ri:  # loop over the K response interaction terms
         hit = qp[:, t] < sig_level
-        order += [i for i in np.flatnonzero(hit) if not sel[i]]
+        order += np.flatnonzero(hit & ~sel).tolist()  # genes new to the union, in gene order
         sel |= hit
         dF += beta[t] * dX[:, t][None, :]
         dR += np.where(hit, rand[:, t], 0.0)[:, None] * dX[:, t][None, :]
