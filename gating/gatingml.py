@@ -113,6 +113,13 @@ def _parse_spectrum(el: ET.Element) -> Compensation:
     return Compensation(cid, tuple(det), tuple(fluor), m, inverted=inverted)
 
 
+def _element_name(el: ET.Element) -> str:
+    """``PolygonGate 'P1'``: local tag name and id of a Gating-ML element, for messages."""
+    tag = el.tag.rsplit("}", 1)[-1]
+    eid = _attr(el, _G, "id") or _attr(el, _T, "id")
+    return f"{tag} '{eid}'" if eid else tag
+
+
 def _parse_gate(el: ET.Element) -> Gate:
     tag = el.tag[len(_G):]
     gid = _attr(el, _G, "id")
@@ -130,6 +137,9 @@ def _parse_gate(el: ET.Element) -> Gate:
         verts = [tuple(_values(v, _G + "coordinate")) for v in el.findall(_G + "vertex")]
         return PolygonGate(gid, parent, tuple(dims), tuple(verts))
     if tag == "EllipsoidGate":
+        missing = [c for c in ("mean", "covarianceMatrix", "distanceSquare") if el.find(_G + c) is None]
+        if missing:
+            raise InputError(f"{where}: ellipsoid gate without {', '.join(missing)}")
         dims = [_dimension(d, where) for d in el.findall(_G + "dimension")]
         mean = _values(el.find(_G + "mean"), _G + "coordinate")
         cov = [_values(r, _G + "entry") for r in el.find(_G + "covarianceMatrix").findall(_G + "row")]
@@ -155,7 +165,7 @@ def _parse_gate(el: ET.Element) -> Gate:
                              for r in body.findall(_G + "gateReference"))
                 return BooleanGate(gid, parent, (), op, refs)
         raise InputError(f"{where}: Boolean gate without and/or/not")
-    raise InputError(f"unsupported Gating-ML element '{tag}'")
+    raise InputError(f"{where}: unsupported Gating-ML element '{tag}'")
 
 
 def read_gatingml(path_or_text: str | os.PathLike) -> GatingStrategy:
@@ -178,12 +188,19 @@ def read_gatingml(path_or_text: str | os.PathLike) -> GatingStrategy:
     for el in root:
         if not isinstance(el.tag, str):
             continue
-        if el.tag == _T + "transformation":
-            transforms.append(_parse_transform(el))
-        elif el.tag == _T + "spectrumMatrix":
-            comps.append(_parse_spectrum(el))
-        elif el.tag.startswith(_G) and el.tag.endswith("Gate"):
-            gates.append(_parse_gate(el))
+        try:
+            if el.tag == _T + "transformation":
+                transforms.append(_parse_transform(el))
+            elif el.tag == _T + "spectrumMatrix":
+                comps.append(_parse_spectrum(el))
+            elif el.tag.startswith(_G) and el.tag.endswith("Gate"):
+                gates.append(_parse_gate(el))
+        except InputError as e:  # element errors: add the file name
+            if e.file:
+                raise
+            raise InputError(e.message, file=name, hint=e.hint) from None
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+            raise InputError(f"{_element_name(el)}: malformed element ({e or type(e).__name__})", file=name) from None
     try:
         return GatingStrategy(gates, transforms, comps)
     except ValueError as e:

@@ -118,3 +118,38 @@ def test_flowjo_template_counts_and_quadrant_events(shared_dir, tmp_path, wsp, e
     ev = pd.read_csv(out / "test_data_diamond_01_events.csv")
     assert len(ev) == 200_000
     assert {c: int(ev[c].sum()) for c in expected} == expected  # quadrant regions by their own ids
+
+
+GML_HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<gating:Gating-ML '
+            'xmlns:gating="http://www.isac-net.org/std/Gating-ML/v2.0/gating" '
+            'xmlns:transforms="http://www.isac-net.org/std/Gating-ML/v2.0/transformations" '
+            'xmlns:data-type="http://www.isac-net.org/std/Gating-ML/v2.0/datatypes">\n')
+FSC = '<data-type:fcs-dimension data-type:name="FSC-A"/>'
+MALFORMED = {
+    "non-numeric bound": (f'<gating:RectangleGate gating:id="R1"><gating:dimension gating:min="abc">{FSC}'
+                          '</gating:dimension></gating:RectangleGate>', "gate 'R1': attribute 'min' = 'abc' is not a number"),
+    "polygon too small": (f'<gating:PolygonGate gating:id="P1"><gating:dimension>{FSC}</gating:dimension>'
+                          '</gating:PolygonGate>', "PolygonGate 'P1': malformed element (polygon gate 'P1' needs 2 dimensions"),
+    "unknown gate type": ('<gating:FooGate gating:id="F1"/>', "gate 'F1': unsupported Gating-ML element 'FooGate'"),
+    "ellipsoid without matrix": (f'<gating:EllipsoidGate gating:id="E1"><gating:dimension>{FSC}</gating:dimension>'
+                                 '</gating:EllipsoidGate>',
+                                 "gate 'E1': ellipsoid gate without mean, covarianceMatrix, distanceSquare"),
+    "bad transform": ('<transforms:transformation transforms:id="T1"><transforms:flog transforms:T="x" '
+                      'transforms:M="4.5"/></transforms:transformation>', "transformation 'T1': attribute 'T' = 'x' is not a number"),
+    "dimension without channel": ('<gating:RectangleGate gating:id="R2"><gating:dimension gating:min="1"/>'
+                                  '</gating:RectangleGate>', "gate 'R2': dimension without fcs-dimension"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_template_element_names_file_and_element(case, study, tmp_path, capsys):
+    d, fcs, tpl = study
+    body, expected = MALFORMED[case]
+    bad = tmp_path / "bad_template.xml"
+    bad.write_text(GML_HEAD + body + "\n</gating:Gating-ML>\n", encoding="utf-8")
+    rc = main(["--template", str(bad), str(fcs[0]), "--out", str(tmp_path / "o"), "--processes", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("error: bad_template.xml: ") and err.count("\n") == 1, err
+    assert expected in err, err
+    assert not (tmp_path / "o").exists()  # nothing written
