@@ -113,6 +113,8 @@ class GatingTab(QWidget):
         self._n_gates = 0
         self._build_ui()
         project.changed.connect(self._on_project_changed)
+        if hasattr(project, "samples_changed"):
+            project.samples_changed.connect(self._show_samples)
         self.reload_samples()
 
     # ================================================================ UI
@@ -233,33 +235,42 @@ class GatingTab(QWidget):
 
     # ================================================================ samples
     def reload_samples(self) -> None:
-        """Read the project's FCS files that are not loaded yet (errors are kept per file)."""
-        from gating.sample import read_fcs
+        """List the project's FCS files and read the unread ones in a worker (never on this thread).
+
+        A file being read shows as "reading…"; one that cannot be read shows its error inline.
+        """
+        from gui.samples import read_missing_samples
+        read_missing_samples(self.project, self.jobs)
+        self._show_samples()
+
+    def _show_samples(self) -> None:
         paths = self.project.fcs_paths() if hasattr(self.project, "fcs_paths") else []
-        samples = {}
+        samples: dict = {}
         for p in paths:
-            name = Path(p).stem
-            if name in self.project.samples:
-                samples[name] = self.project.samples[name]
-                continue
-            try:
-                samples[name] = read_fcs(p)
-            except Exception as exc:
-                samples[name] = str(exc) or type(exc).__name__
+            samples[Path(p).stem] = self.project.samples.get(Path(p).stem)  # None: not read (yet)
         for name, s in self.project.samples.items():
             samples.setdefault(name, s)
-        self.project.samples.clear()
-        self.project.samples.update(samples)
         self._cache.clear()
-        self.sample_model.set_samples(samples)
+        busy = getattr(self.project, "sample_reader", None) is not None  # unread files are next in line
+        self.sample_model.set_samples(samples, reading={n for n, v in samples.items() if v is None} if busy else ())
         ok = self.sample_model.ok_names()
-        if self.current_sample not in ok:
+        if self.current_sample in ok:
+            row = self.sample_model.row_of(self.current_sample)
+            self.sample_view.selectionModel().blockSignals(True)
+            self.sample_view.setCurrentIndex(self.sample_model.index(row))
+            self.sample_view.selectionModel().blockSignals(False)
+        else:
             self.current_sample = None
             if ok:
                 self.select_sample(ok[0])
                 self.select_population(self.current_population)  # axes follow the first gate
             else:
                 self.refresh()
+
+    def _sample_or_error(self, name: str):
+        """The loaded Sample, its read error, or a note that the file has not been read yet."""
+        s = self.project.samples.get(name)
+        return "the file has not been read yet" if s is None else s
 
     def sample(self):
         s = self.project.samples.get(self.current_sample) if self.current_sample else None
@@ -274,7 +285,7 @@ class GatingTab(QWidget):
 
     def _on_sample_selected(self, current, _previous=None) -> None:
         name = self.sample_model.name_at(current.row()) if current.isValid() else None
-        if name and not self.sample_model.error(name):
+        if name and name in self.sample_model.ok_names():
             self._set_sample(name)
 
     def _set_sample(self, name: str) -> None:
@@ -736,9 +747,10 @@ class GatingTab(QWidget):
         strategy = self.strategy()
         if gate_id not in strategy.gates:
             return None
-        items = [(n, self.project.samples[n]) for n in self.sample_model.names()]
+        items = [(n, self._sample_or_error(n)) for n in self.sample_model.names()]
         worker = Worker(_autotune, items, self._with_axes_transforms(strategy), gate_id)
-        worker.finished.connect(lambda res, g=gate_id: self._on_autotuned(g, res))
+        # a lambda would run in the worker thread (and open the review dialog there)
+        worker.call_in_ui(worker.finished, lambda res, g=gate_id: self._on_autotuned(g, res))
         return self._start(worker, f"Auto-tune {gate_id}")
 
     def autotune_thumbnails(self, gate_id: str, results: dict) -> list[dict]:
@@ -789,7 +801,7 @@ class GatingTab(QWidget):
     # ================================================================ apply to all
     def apply_to_all(self) -> Worker:
         """Gate every sample (with its overrides) in a worker; shows the results table."""
-        items = [(n, self.project.samples[n], self._with_axes_transforms(self._strategy_for(n)))
+        items = [(n, self._sample_or_error(n), self._with_axes_transforms(self._strategy_for(n)))
                  for n in self.sample_model.names()]
         worker = Worker(_evaluate_all, items)
         worker.finished.connect(self._on_batch_done)

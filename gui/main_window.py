@@ -16,10 +16,10 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
-from engine.progress import report
 from gui import dialogs
 from gui import settings as st
 from gui.project_model import SUFFIX, ProjectModel, pending_recovery
+from gui.samples import read_missing_samples, read_samples  # noqa: F401  (read_samples: public here too)
 from gui.workers import JobRunner, Worker, one_line_error
 
 TAB_NAMES = ("Gating", "Study", "Analysis", "Results")
@@ -31,22 +31,6 @@ _TAB_CLASSES = (
 )
 PROJECT_FILTER = f"FastMix Studio project (*{SUFFIX})"
 GATES_FILTER = "Gating-ML or FlowJo workspace (*.xml *.wsp);;Gating-ML (*.xml);;FlowJo workspace (*.wsp)"
-
-
-def read_samples(paths: list[Path], *, progress=None) -> dict:
-    """Read FCS files (worker function): name -> Sample, or the one-line error of an unreadable file."""
-    from gating.sample import read_fcs
-
-    out: dict = {}
-    n = len(paths)
-    for i, p in enumerate(paths):
-        report(progress, i, n, f"Reading {Path(p).name}")
-        try:
-            out[Path(p).stem] = read_fcs(p)
-        except Exception as exc:  # one bad file must not stop the batch
-            out[Path(p).stem] = one_line_error(exc)
-    report(progress, n, n, "FCS files read")
-    return out
 
 
 def find_fcs_files(folder: str | os.PathLike) -> list[Path]:
@@ -85,6 +69,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.jobs.widget)
 
         self.jobs.job_failed.connect(self._on_job_failed)
+        self.project.samples_loaded.connect(self._report_unreadable)
         self.project.dirty_changed.connect(self._update_title)
         self.project.path_changed.connect(self._update_title)
         self.project.path_changed.connect(self._update_recent_menu)
@@ -369,15 +354,12 @@ class MainWindow(QMainWindow):
         return added
 
     def load_samples(self, paths: list[Path] | None = None) -> Worker | None:
-        """Read FCS files (default: all project files not loaded yet) in a worker."""
-        if paths is None:
-            paths = [p for p in self.project.fcs_paths() if p.stem not in self.project.samples]
-        if not paths:
-            return None
-        worker = Worker(read_samples, list(paths))
-        worker.finished.connect(self.project.set_samples)
-        worker.finished.connect(self._report_unreadable)
-        return self.jobs.start(worker, f"Reading {len(paths)} FCS file{'s' if len(paths) != 1 else ''}")
+        """Read the project's FCS files not loaded yet in a worker (see :mod:`gui.samples`).
+
+        ``paths`` is accepted for callers that name the new files; every unread file is read anyway,
+        once, whoever (this window or the Gating tab) asked first.
+        """
+        return read_missing_samples(self.project, self.jobs)
 
     def _report_unreadable(self, samples: dict) -> None:
         bad = {k: v for k, v in samples.items() if isinstance(v, str)}

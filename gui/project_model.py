@@ -6,7 +6,8 @@ it back with :meth:`ProjectModel.update_section`, which emits ``changed(section)
 project dirty and, when asked, pushes an undoable command onto ``project.undo_stack``.
 
 Runtime state is not saved: ``strategy`` (GatingStrategy), ``samples`` (name -> Sample or the
-error string of a file that could not be read; :meth:`set_samples` emits ``samples_changed``),
+error string of a file that could not be read; :meth:`set_samples` emits ``samples_changed`` and
+``samples_loaded(dict)``; :mod:`gui.samples` reads the files in a worker),
 ``proportions`` (DataFrame samples x populations;
 assigning it emits ``proportions_changed``) and ``fit`` (fitted FastMix; assigning emits
 ``results_changed``).
@@ -221,6 +222,7 @@ class ProjectModel(QObject):
     results_changed = Signal()
     path_changed = Signal()
     samples_changed = Signal()
+    samples_loaded = Signal(object)  # dict name -> Sample | error text, just read
     dirty_changed = Signal(bool)
     saved = Signal(str)
 
@@ -236,6 +238,11 @@ class ProjectModel(QObject):
         self._proportions = None
         self._fit = None
         self.recovered_from: Path | None = None
+        # FCS reading (gui.samples): the running reader, names being read, replaced-project guard
+        self.sample_reader = None
+        self.reading: set[str] = set()
+        self.read_again = False
+        self.generation = 0
         self._autosave_timer = QTimer(self)
         self._autosave_timer.timeout.connect(self.autosave)
         self._build_strategy()
@@ -265,6 +272,7 @@ class ProjectModel(QObject):
         """Merge loaded samples (name -> Sample or error text); emits ``samples_changed``."""
         self.samples.update(samples)
         self.samples_changed.emit()
+        self.samples_loaded.emit(dict(samples))
 
     def _build_strategy(self) -> None:
         """Rebuild the runtime GatingStrategy from the ``strategy`` section (None if empty)."""
@@ -439,6 +447,10 @@ class ProjectModel(QObject):
         self.data = data
         self._path = path
         self.samples = {}
+        self.generation += 1  # results of readers started for the old content are dropped
+        self.sample_reader = None
+        self.reading = set()
+        self.read_again = False
         self._proportions = None
         self._fit = None
         self.recovered_from = None

@@ -594,9 +594,9 @@ class ResultsTab(QWidget):
                 failed(str(exc))
             return None
         worker = Worker(export_results, self.results, folder, **kwargs)
-        worker.finished.connect(done)
-        worker.failed.connect(failed)
-        worker.cancelled.connect(lambda: failed("cancelled"))
+        worker.call_in_ui(worker.finished, done)  # closures run in the worker thread otherwise
+        worker.call_in_ui(worker.failed, failed)
+        worker.call_in_ui(worker.cancelled, lambda: failed("cancelled"))
         self.jobs.start(worker, "Exporting results")
         return worker
 

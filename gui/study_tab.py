@@ -600,7 +600,7 @@ class StudyTab(QWidget):
 
         worker = Worker(_read_for_cache, kind, Path(path))
         # problems are shown by ``loader`` (with the fix), not as a failed job
-        worker.finished.connect(lambda _result, p=path: loader(p))
+        worker.call_in_ui(worker.finished, lambda _result, p=path: loader(p))  # widgets: UI thread only
         self.jobs.start(worker, f"Reading {Path(path).name}")
         return worker
 

@@ -13,6 +13,7 @@ Typical use in a tab::
 
     worker = Worker(gate_batch, paths, strategy)
     worker.finished.connect(self._on_gated)      # gets the return value of gate_batch
+    worker.call_in_ui(worker.failed, lambda msg: self.status.setText(msg))  # lambdas: see call_in_ui
     self.jobs.start(worker, "Gating 24 files")
 
 Failures are shown to the user by the main window (``JobRunner.job_failed``); tabs do not need
@@ -43,6 +44,21 @@ def one_line_error(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
+class _UiCall(QObject):
+    """Calls ``fn`` in the thread that created this object (the UI thread), via a queued call.
+
+    A plain function or lambda connected to a worker's signal runs in the WORKER's thread
+    (PySide6 has no receiver object to queue to); UI code must never run there.
+    """
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def call(self, *args: Any) -> None:
+        self.fn(*args)
+
+
 class Worker(QObject):
     """Runs ``fn(*args, progress=..., **kwargs)`` once, in whatever thread calls :meth:`run`.
 
@@ -67,6 +83,17 @@ class Worker(QObject):
         self.error: str | None = None
         self.traceback: str | None = None
         self.state = "ready"  # ready | running | finished | failed | cancelled
+        self._ui_calls: list[_UiCall] = []
+
+    def call_in_ui(self, signal, fn: Callable[..., Any]) -> None:
+        """Connect one of this worker's signals to ``fn`` so that ``fn`` runs in the calling (UI) thread.
+
+        Use it for lambdas, closures and ``functools.partial``; bound methods of QObjects living in
+        the UI thread are queued there by Qt already. Call it before the worker starts.
+        """
+        relay = _UiCall(fn)
+        self._ui_calls.append(relay)  # kept alive as long as the worker
+        signal.connect(relay.call)
 
     def cancel(self) -> None:
         """Ask the function to stop at its next progress report (thread-safe)."""

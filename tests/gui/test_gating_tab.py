@@ -46,8 +46,15 @@ def tab(qtbot, tmp_path):
     w.resize(1280, 760)
     w.show()
     qtbot.waitExposed(w)
+    wait_read(qtbot, w)
     yield w
     jobs.shutdown()
+
+
+def wait_read(qtbot, tab, timeout=30000):
+    """The FCS files are read in a worker: wait until they are in and the first sample is shown."""
+    qtbot.waitUntil(lambda: tab.project.sample_reader is None and not tab.jobs.is_running()
+                    and tab.current_sample is not None, timeout=timeout)
 
 
 def send(widget, kind, pos, buttons=Qt.LeftButton, button=Qt.LeftButton):
@@ -267,6 +274,7 @@ def test_save_reopen_and_gatingml_roundtrip(qtbot, tab, tmp_path):
     jobs2 = JobRunner()
     tab2 = GatingTab(project2, jobs2)
     qtbot.addWidget(tab2)
+    wait_read(qtbot, tab2)
     assert set(project2.strategy.gates) == set(tab.project.strategy.gates)
     assert {p: tab2.count(p)[0] for p in project2.strategy.population_ids()} == before
     # Gating-ML export / import keeps the gates and counts
@@ -312,6 +320,7 @@ def test_demo_study_opens_with_gates_and_counts(qtbot, tmp_path):
     jobs = JobRunner()
     w = GatingTab(project, jobs)
     qtbot.addWidget(w)
+    wait_read(qtbot, w)
     names = w.sample_model.ok_names()
     assert len(names) == len(project.fcs_paths()) > 0
     first = project.strategy.children(None)[0]
