@@ -345,6 +345,11 @@ class GatingTab(QWidget):
         elif section == "compensation":
             self._cache.clear()
             self.refresh()
+        elif section == "dafi":
+            # modes/re-cluster flags (also after undo) and per-sample auto-tune overrides
+            self._cache.clear()
+            self.dafi_ = None
+            self.refresh()
 
     # ================================================================ axes / coordinates
     def comp_ref(self) -> str | None:
