@@ -70,6 +70,7 @@ def version_resource(version: str, out_dir: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--onefile", action="store_true", help="single-file build (slower start)")
+    parser.add_argument("--log-level", default="WARN", help="PyInstaller log level (default WARN)")
     args = parser.parse_args(argv)
     BUILD.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.onefile:
         env["ONEFILE"] = "1"
     start = time.perf_counter()
-    cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean",
+    cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", args.log_level,
            "--distpath", str(ROOT / "dist"), "--workpath", str(BUILD / "work"),
            str(ROOT / "packaging" / "FastMixStudio.spec")]
     rc = subprocess.call(cmd, cwd=ROOT, env=env)
