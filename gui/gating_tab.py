@@ -103,6 +103,7 @@ class GatingTab(QWidget):
         self.current_sample: str | None = None
         self.current_population: str | None = None
         self.result_ = None                       # GatingResult of the current sample
+        self._evaluated = None                    # (sample, id(Sample), id(strategy)) result_ is for
         self.dafi_ = None                         # last DafiRefiner for the current sample
         self.batch_ = None                        # (counts, errors) of the last Apply to all
         self.autotune_ = None
@@ -438,7 +439,8 @@ class GatingTab(QWidget):
         return "linear" if transform_ref is None else str(transform_ref)
 
     def _on_axes_changed(self, *_) -> None:
-        self.refresh(rebuild_tree=False)
+        # gate membership does not depend on the axes: redraw only (1M events: no re-gating)
+        self.refresh(rebuild_tree=False, evaluate=False)
 
     # ================================================================ drawing
     def set_tool(self, tool: str) -> None:
@@ -455,22 +457,30 @@ class GatingTab(QWidget):
             return False
         return self._same_dim(gate.dimensions[0], dims[0]) and self._same_dim(gate.dimensions[1], dims[1])
 
-    def refresh(self, rebuild_tree: bool = True) -> None:
-        """Re-evaluate the current sample, redraw the plot, gates, labels and the tree."""
+    def refresh(self, rebuild_tree: bool = True, evaluate: bool = True) -> None:
+        """Re-evaluate the current sample, redraw the plot, gates, labels and the tree.
+
+        ``evaluate=False`` (axis changes) keeps the gating result of the current sample when there is one.
+        """
         s = self.sample()
         strategy = self._strategy_for(self.current_sample) if self.current_sample else self.strategy()
-        self.result_ = None
-        if s is not None and strategy.gates:
-            try:
-                self.result_ = self._with_axes_transforms(strategy).evaluate(s)
-            except Exception as exc:
-                self.status.setText(f"Cannot evaluate the gates on {self.current_sample}: {exc}")
+        keep = (not evaluate and self.result_ is not None and s is not None
+                and self._evaluated == (self.current_sample, id(s), id(self.project.strategy)))
+        if not keep:
+            self.result_ = None
+            self._evaluated = None
+            if s is not None and strategy.gates:
+                try:
+                    self.result_ = self._with_axes_transforms(strategy).evaluate(s)
+                    self._evaluated = (self.current_sample, id(s), id(self.project.strategy))
+                except Exception as exc:
+                    self.status.setText(f"Cannot evaluate the gates on {self.current_sample}: {exc}")
         if self.current_population is not None and self.current_population not in strategy.population_ids():
             self.current_population = None
         self._n_gates = len(strategy.gates)
         if rebuild_tree:
             self._rebuild_tree(strategy)
-        else:
+        elif not keep:
             self._update_tree_counts()
         self._redraw(strategy)
         self.refreshed.emit()

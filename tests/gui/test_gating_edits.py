@@ -175,3 +175,34 @@ def test_spillover_dialog_edit_is_used_for_compensation(qtbot, tmp_path):
         assert tab.project.section("compensation") == {}
     finally:
         jobs.shutdown()
+
+
+def test_axis_change_redraws_without_regating(qtbot, tab, monkeypatch):
+    """Gate membership does not depend on the axes: a channel/transform change only redraws
+    (what keeps a 1M-event redraw fast); an edit of the gates re-gates."""
+    from gating.strategy import GatingStrategy
+    from tests.gui.test_gating_tab import set_axes
+
+    calls = []
+    real = GatingStrategy.evaluate
+    monkeypatch.setattr(GatingStrategy, "evaluate", lambda self, *a, **k: (calls.append(1), real(self, *a, **k))[1])
+    strategy = tab.project.strategy
+    tab.select_population("Live")
+    calls.clear()
+    set_axes(tab, "FSC-A", "SSC-A", "linear", "logicle")
+    set_axes(tab, "CD3", "CD19", "logicle", "logicle")
+    tab.compensate.setChecked(True)
+    tab.compensate.setChecked(False)
+    assert calls == []
+    assert tab.count("Monocytes")[0] == truth(tab, strategy, "Monocytes") > 0
+    sample = tab.sample()
+    y = sample.events[:, sample.channel_index("CD19")]
+    from gating.transforms import make_transform
+    assert tab.plot.n_events_ == int(tab.result_.membership["Live"].sum())
+    np.testing.assert_allclose(tab.values(tab.current_dimensions()[1]), make_transform("logicle").apply(y))
+    tab.delete_gate("Monocytes")
+    assert calls                                               # an edit re-gates
+    assert tab.count("Neutrophils")[0] == truth(tab, tab.project.strategy, "Neutrophils")
+    calls.clear()
+    tab.select_sample("donor2")                                # another sample: gated
+    assert calls and tab.count("Neutrophils")[0] == truth(tab, tab.project.strategy, "Neutrophils", "donor2")
