@@ -251,3 +251,30 @@ def test_screenshot_study_tab(study_tab, tmp_path, qtbot):
         targets.append(Path(os.environ["FASTMIX_SCREENSHOT_DIR"]) / "study_tab.png")
     for t in targets:
         assert image.save(str(t)) and t.stat().st_size > 10_000
+
+
+def test_excel_sheet_and_tsv_or_excel_expression_load_like_csv(study_tab, tmp_path, qtbot):
+    """The Load buttons take Excel and TSV as well as CSV, either orientation; same study either way."""
+    files = make_study(tmp_path / "csv", mismatch=False)
+    tab = study_tab
+    _load_all(tab, files)
+    ref = collect_study(tab.project)
+    sheet = pd.read_csv(files["sheet"])
+    sheet.to_excel(tmp_path / "sheet.xlsx", index=False)
+    expr = pd.read_csv(files["expression"], index_col=0)
+    expr.to_csv(tmp_path / "expression.tsv", sep="\t")
+    expr.T.to_excel(tmp_path / "expression_samples_in_rows.xlsx")
+    for kind, path in (("sheet", tmp_path / "sheet.xlsx"), ("expression", tmp_path / "expression.tsv")):
+        worker = tab.load_in_background(kind, path)            # what the Load buttons do
+        qtbot.waitUntil(lambda: worker.state == "finished" and not tab.jobs.is_running(), timeout=30_000)
+    assert tab.error_dialog is None
+    assert tab.sheet_label.text().startswith("sheet.xlsx: 30 samples")
+    got = collect_study(tab.project)
+    pd.testing.assert_frame_equal(got.sheet.covariates, ref.sheet.covariates)
+    pd.testing.assert_frame_equal(got.expression, ref.expression)
+    assert tab.genes_in_rows.isChecked() and "400 genes x 30 samples" in tab.expr_label.text()
+    assert tab.load_expression(tmp_path / "expression_samples_in_rows.xlsx")
+    assert not tab.genes_in_rows.isChecked()                  # detected: samples in rows
+    np.testing.assert_allclose(collect_study(tab.project).expression.loc[ref.expression.index, ref.expression.columns]
+                               .to_numpy(), ref.expression.to_numpy(), rtol=1e-12)
+    assert collect_study(tab.project).match.common == ref.match.common
