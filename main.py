@@ -2,6 +2,8 @@
 
     python main.py                 open the app
     python main.py --demo          open the bundled demo study (generated on first use)
+    python main.py --demo --screenshot DIR
+                                   run the demo pipeline offscreen, save one PNG per tab, exit
     python main.py fastmix ...     run FastMix headless (see ``fastmix --help``)
     python main.py gate ...        gate FCS files headless (see ``gate --help``)
     python main.py --self-test     end-to-end check: demo study, DAFi gating, FastMix, exports,

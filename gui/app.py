@@ -15,6 +15,13 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
+
+
+def app_icon_path() -> Path | None:
+    """``resources/icons/fastmix-studio.png`` beside the packages (also inside the PyInstaller bundle)."""
+    path = Path(__file__).resolve().parents[1] / "resources" / "icons" / "fastmix-studio.png"
+    return path if path.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setOrganizationName(st.ORGANISATION)
     app.setApplicationName(st.APPLICATION)
+    icon = app_icon_path()
+    if icon is not None:
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
     if args.screenshot:
         from gui.screenshot import main as screenshot_main
 

@@ -38,8 +38,11 @@ def check_window(project_file: str | os.PathLike, png_path: str | os.PathLike, t
     from PySide6.QtWidgets import QApplication
 
     from gui import settings as st
+    from gui.app import app_icon_path
     from gui.main_window import MainWindow
 
+    if app_icon_path() is None:
+        raise RuntimeError("resources/icons/fastmix-studio.png is missing (resources not packaged?)")
     app = QApplication.instance() or QApplication([sys.argv[0]])
     with tempfile.TemporaryDirectory(prefix="fastmix-selftest-gui-") as tmp:
         win = MainWindow(settings=st.make_settings(Path(tmp) / "settings.ini"), interactive=False)

@@ -288,3 +288,14 @@ def test_export_without_gates_explains(qtbot, env):
     win = _window(qtbot, env)
     win.act_export_gates.trigger()
     assert "no gates to export" in win.error_box.text()
+
+
+def test_app_icon_is_found_and_loads(qtbot):
+    from PySide6.QtGui import QIcon
+
+    from gui.app import app_icon_path
+
+    path = app_icon_path()
+    assert path is not None and path.name == "fastmix-studio.png"
+    icon = QIcon(str(path))
+    assert not icon.isNull() and icon.pixmap(32, 32).width() == 32
