@@ -15,82 +15,122 @@ from scipy import stats
 _LOG2PI = np.log(2.0 * np.pi)
 
 
+_TINY = 1e-280  # smallest total density normalised without a log-sum-exp shift
+
 BIN_ABOVE = 2_000
 N_BINS = 1024
 
 
-def _prepare(x: np.ndarray, k: int):
-    """Centred data (p x q), weights (p x q) and quantile cut points ((k+1) x q).
+def _points(xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """EM points and weights, both laid out columns x points (q x p), from centred data
+    ``xc`` (m x q).
 
     Columns with more than ``BIN_ABOVE`` values are reduced to ``N_BINS`` equal-width
     bins (bin centres weighted by counts): the EM then costs O(bins) per iteration and
     its log-likelihood differs from the exact one by far less than the BIC penalty.
+    Empty bins carry no weight and are dropped (each column keeps its non-empty bins
+    first; shorter columns are padded with empty bins of weight 0, which change no sum).
     """
-    x = np.asarray(x, dtype=np.float64)
-    x = x - x.mean(axis=0)
-    m, q = x.shape
-    cuts = np.quantile(x, np.linspace(0.0, 1.0, k + 1), axis=0)
-    cuts[0] -= 1.0
+    m, q = xc.shape
     if m <= BIN_ABOVE:
-        return x, np.ones_like(x), cuts
-    lo, hi = x.min(axis=0), x.max(axis=0)
+        pts = np.ascontiguousarray(xc.T)
+        return pts, np.ones_like(pts)
+    lo, hi = xc.min(axis=0), xc.max(axis=0)
     width = np.where(hi > lo, (hi - lo) / N_BINS, 1.0)
-    idx = np.minimum(((x - lo) / width).astype(np.int64), N_BINS - 1)
-    counts = np.zeros((N_BINS, q))
-    np.add.at(counts, (idx, np.broadcast_to(np.arange(q), idx.shape)), 1.0)
-    centres = lo + (np.arange(N_BINS)[:, None] + 0.5) * width
-    return centres, counts, cuts
+    idx = np.minimum(((xc - lo) / width).astype(np.int64), N_BINS - 1)
+    idx += np.arange(q) * N_BINS
+    counts = np.bincount(idx.ravel(), minlength=q * N_BINS).astype(np.float64).reshape(q, N_BINS)
+    centres = lo[:, None] + (np.arange(N_BINS)[None, :] + 0.5) * width[:, None]
+    filled = counts > 0
+    p = int(filled.sum(axis=1).max())
+    order = np.argsort(~filled, axis=1, kind="stable")[:, :p]  # non-empty bins first
+    return np.take_along_axis(centres, order, axis=1), np.take_along_axis(counts, order, axis=1)
+
+
+def _cuts(xc: np.ndarray, ks) -> dict[int, np.ndarray]:
+    """Quantile cut points ((k+1) x q) of the centred data for each number of
+    components k in ``ks`` (one quantile pass): the EM's hard start."""
+    probs = [np.linspace(0.0, 1.0, k + 1) for k in ks]
+    qs = np.quantile(xc, np.concatenate(probs), axis=0)
+    out, i = {}, 0
+    for k in ks:
+        cuts = qs[i:i + k + 1].copy()
+        cuts[0] -= 1.0
+        out[k] = cuts
+        i += k + 1
+    return out
 
 
 def _em_multi(x: np.ndarray, w: np.ndarray, n: int, cuts: np.ndarray, tol: float,
               max_iter: int, stop_at: np.ndarray | None = None) -> np.ndarray:
-    """EM for 1-D "V" mixtures on every column of ``x`` (points p x q, weights w) at once,
-    started from the hard partition at ``cuts``; returns the log-likelihood per column
-    (``nan`` when a component collapses). A column stops early once its log-likelihood
-    exceeds ``stop_at`` (EM never decreases it, so the BIC decision is already known)."""
-    p, q = x.shape
+    """EM for 1-D "V" mixtures on every column at once: points ``x`` and weights ``w``
+    are q x p (one row per column), started from the hard partition at ``cuts``
+    ((k+1) x q); returns the log-likelihood per column (``nan`` when a component
+    collapses). A column stops early once its log-likelihood exceeds ``stop_at`` (EM
+    never decreases it, so the BIC decision is already known).
+
+    Per iteration the work is two batched matrix products and one exp: responsibilities
+    are laid out q x k x p, the M step multiplies them by the stacked (w, w x, w x^2)
+    and the E step's log-densities are the quadratic ``a x^2 + b x + c`` of each
+    component times the stacked (x^2, x, 1). The densities are normalised directly; only
+    when some point's total density underflows is the log-sum-exp shifted by its maximum.
+    """
+    q, p = x.shape
     k = cuts.shape[0] - 1
-    cl = np.zeros((p, q), dtype=np.int64)
+    cl = np.zeros((q, p), dtype=np.int64)
     for i in range(1, k):
-        cl += x > cuts[i]
-    # responsibilities laid out k x p x q: reductions over the components run across
-    # contiguous slabs (fast) instead of along a short trailing axis
-    z = (cl[None, :, :] == np.arange(k)[:, None, None]).astype(np.float64)
+        cl += x > cuts[i][:, None]
+    z = (cl[:, None, :] == np.arange(k)[None, :, None]).astype(np.float64)
+    buf = np.empty_like(z)
+    wx = w * x
+    mom = np.stack([w, wx, wx * x], axis=2)  # q x p x 3: weighted count, sum, sum of squares
+    powers = np.stack([x * x, x, np.ones_like(x)], axis=1)  # q x 3 x p
     result = np.full(q, np.nan)
     active = np.arange(q)
     old = np.full(q, np.inf)
     eps = np.finfo(float).eps
-    scale = np.maximum(1.0, np.abs(x).max(axis=0)) ** 2
-    wx, wx2 = w * x, w * x * x
+    eps_scale = eps * np.maximum(1.0, np.abs(x).max(axis=1)) ** 2
     for _ in range(max_iter):
-        nk = np.einsum("pq,kpq->kq", w, z)
-        mean = np.einsum("pq,kpq->kq", wx, z) / np.maximum(nk, eps)
-        var = np.einsum("pq,kpq->kq", wx2, z) / np.maximum(nk, eps) - mean ** 2
-        bad = np.any(nk <= eps, axis=0) | np.any(var <= eps * scale, axis=0)
+        s = np.matmul(z, mom)  # q x k x 3
+        nk = s[:, :, 0]
+        nkc = np.maximum(nk, eps)
+        mean = s[:, :, 1] / nkc
+        var = s[:, :, 2] / nkc - mean ** 2
+        bad = ((nk <= eps) | (var <= eps_scale[:, None])).any(axis=1)
         var = np.where(var > 0, var, 1.0)
-        const = np.log(np.maximum(nk, eps) / n) - 0.5 * (_LOG2PI + np.log(var))
-        logd = x[None, :, :] - mean[:, None, :]
-        logd *= logd
-        logd *= (-0.5 / var)[:, None, :]
-        logd += const[:, None, :]
-        mx = logd.max(axis=0)
-        logd -= mx
-        np.exp(logd, out=logd)
-        s = logd.sum(axis=0)
-        loglik = np.einsum("pq,pq->q", w, mx + np.log(s))
-        logd /= s
-        z = logd
+        iv = 1.0 / var
+        const = np.log(nkc / n) - 0.5 * (_LOG2PI + np.log(var))
+        quad = np.stack([-0.5 * iv, mean * iv, const - 0.5 * mean * mean * iv], axis=2)
+        logd = np.matmul(quad, powers, out=buf)  # log(pi_j N(x; mean_j, var_j)), q x k x p
+        dens = np.exp(logd, out=z)  # the old responsibilities are no longer needed
+        tot = dens.sum(axis=1)
+        if tot.min() > _TINY:
+            np.log(tot, out=logd[:, 0, :])
+        else:  # a point far from every component: shift by its largest log-density
+            mx = logd.max(axis=1)
+            logd -= mx[:, None, :]
+            np.exp(logd, out=dens)
+            tot = dens.sum(axis=1)
+            np.log(tot, out=logd[:, 0, :])
+            logd[:, 0, :] += mx
+        loglik = np.einsum("qp,qp->q", w, logd[:, 0, :])
+        dens /= tot[:, None, :]
+        z, buf = dens, logd
         done = bad | (np.abs(loglik - old) / (1.0 + np.abs(loglik)) < tol)
         if stop_at is not None:
             done |= loglik > stop_at
-        result[active[done & ~bad]] = loglik[done & ~bad]
+        ok = done & ~bad
+        result[active[ok]] = loglik[ok]
         if done.all():
             break
-        keep = ~done
-        active, x, w, wx, wx2, z = active[keep], x[:, keep], w[:, keep], wx[:, keep], wx2[:, keep], z[:, :, keep]
-        scale, old = scale[keep], loglik[keep]
-        if stop_at is not None:
-            stop_at = stop_at[keep]
+        if done.any():
+            keep = ~done
+            active, w, mom, powers, z = active[keep], w[keep], mom[keep], powers[keep], z[keep]
+            buf = np.empty_like(z)
+            eps_scale, loglik = eps_scale[keep], loglik[keep]
+            if stop_at is not None:
+                stop_at = stop_at[keep]
+        old = loglik
     return result
 
 
@@ -108,8 +148,9 @@ def gmm_loglik(x: np.ndarray, k: int, tol: float = 1e-5, max_iter: int = 5_000) 
     x = np.asarray(x, dtype=np.float64).reshape(-1, 1)
     if k == 1:
         return float(_loglik1(x)[0])
-    xs, w, cuts = _prepare(x, k)
-    return float(_em_multi(xs, w, x.shape[0], cuts, tol, max_iter)[0])
+    xc = x - x.mean(axis=0)
+    pts, w = _points(xc)
+    return float(_em_multi(pts, w, x.shape[0], _cuts(xc, [k])[k], tol, max_iter)[0])
 
 
 def gmm_n_components(x: np.ndarray, max_components: int = 3) -> int:
@@ -140,15 +181,17 @@ def informative_gmm(eta3: np.ndarray, d_diag: np.ndarray, max_components: int = 
         return out
     x = np.asarray(eta3[:, cols], dtype=np.float64)
     n = x.shape[0]
-    ll1 = _loglik1(x - x.mean(axis=0))
+    xc = x - x.mean(axis=0)
+    ll1 = _loglik1(xc)
     bic1 = np.where(np.isfinite(ll1), 2.0 * ll1 - 2.0 * np.log(n), -np.inf)
+    pts, w = _points(xc)  # binned once, shared by every number of components
+    cuts = _cuts(xc, range(2, max_components + 1))
     for g in range(2, max_components + 1):
         todo = ~out[cols]
         if not todo.any():
             break
-        xs, w, cuts = _prepare(x[:, todo], g)
         stop = (bic1[todo] + (3 * g - 1) * np.log(n)) / 2.0
-        ll = _em_multi(xs, w, n, cuts, tol, max_iter, stop_at=stop)
+        ll = _em_multi(pts[todo], w[todo], n, cuts[g][:, todo], tol, max_iter, stop_at=stop)
         bic = 2.0 * ll - (3 * g - 1) * np.log(n)
         win = np.isfinite(bic) & (bic > bic1[todo])
         idx = cols[todo][win]

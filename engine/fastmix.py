@@ -33,6 +33,13 @@ from .robust import robust_mean
 _STAGES = ("ols", "moments", "initial fit", "detect", "trim", "final fit", "tests")
 
 
+def _ols_p(neg_abs_t: np.ndarray, d_res: int) -> np.ndarray:
+    """Two-sided OLS p-values from -|t| (overwritten in place)."""
+    p = special.stdtr(d_res, neg_abs_t, out=neg_abs_t)
+    p *= 2.0
+    return p
+
+
 def truncation_lambda(d: int, trim: float) -> float:
     """Closed-form truncated chi-square correction: (1-trim) / F_{d+2}(q_{d}(1-trim))."""
     qt = stats.chi2.ppf(1.0 - trim, d)
@@ -129,13 +136,13 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
     sigma2 = float(np.median(rss) / (d_res * (1.0 - 2.0 / (9.0 * d_res)) ** 3))
     beta_ols = bhat.mean(axis=0)
     G = rsolve(X.T @ X)
-    ols_p = np.sqrt(np.outer(rss / d_res, np.diag(XtX_inv)))  # standard errors, in place below
+    ols_t = np.sqrt(np.outer(rss / d_res, np.diag(XtX_inv)))  # standard errors, in place below
     with np.errstate(divide="ignore", invalid="ignore"):
-        np.divide(bhat, ols_p, out=ols_p)  # t statistics
-    np.abs(ols_p, out=ols_p)
-    np.negative(ols_p, out=ols_p)
-    special.stdtr(d_res, ols_p, out=ols_p)
-    ols_p *= 2.0
+        np.divide(bhat, ols_t, out=ols_t)  # t statistics
+    np.abs(ols_t, out=ols_t)
+    np.negative(ols_t, out=ols_t)
+    ols_p = _ols_p(ols_t, d_res)
+    del ols_t
     B = bhat  # OLS deviations from the grand OLS fit, in place
     B -= beta_ols
     del bhat
@@ -389,8 +396,11 @@ class FastMix:
 
     def _store(self, res: dict, design: Design, genes: list, samples: list, notices: list) -> None:
         names = list(design.names)
-        gm = lambda a: pd.DataFrame(a, index=genes, columns=names, copy=False)  # noqa: E731
-        tm = lambda a: pd.DataFrame(a, index=names, columns=names)  # noqa: E731
+        # the labels are converted to indexes once; every frame gets its own view (so
+        # renaming one frame's axis leaves the others alone) without converting again
+        gene_index, name_index = pd.Index(genes), pd.Index(names)
+        gm = lambda a: pd.DataFrame(a, index=gene_index.view(), columns=name_index.view(), copy=False)  # noqa: E731
+        tm = lambda a: pd.DataFrame(a, index=name_index.view(), columns=name_index.view())  # noqa: E731
         self.design_ = design
         self.notices_ = notices
         self.sigma2_ = res["sigma2"]
@@ -407,8 +417,8 @@ class FastMix:
         self.quasi_fdr_ = gm(res["quasi_fdr"])
         self.ols_p_ = gm(res["ols_p"])
         self.ols_fdr_ = gm(res["ols_fdr"])
-        self.overall_stat_ = pd.Series(res["eta"], index=genes, name="overall_stat")
-        self.overall_p_ = pd.Series(res["overall_p"], index=genes, name="overall_p")
+        self.overall_stat_ = pd.Series(res["eta"], index=gene_index.view(), name="overall_stat")
+        self.overall_p_ = pd.Series(res["overall_p"], index=gene_index.view(), name="overall_p")
         self.informative_ = pd.Series(res["informative"], index=names, name="informative")
         self.kept_genes_ = int(res["kept_genes"])
         self.lambda_ = res["lambda_"]

@@ -8,22 +8,27 @@ def bh_adjust(p: np.ndarray, axis: int = 0) -> np.ndarray:
     """BH-adjusted p-values along ``axis`` (like R ``p.adjust(p, "BH")``).
 
     NaNs are kept as NaN and do not count towards the number of tests.
+
+    The tests are sorted along contiguous rows with the (unstable) default sort: tied
+    p-values get the same adjusted value whatever their order (the running minimum from
+    the top reaches the last of the ties first), so stability is not needed.
     """
     p = np.asarray(p, dtype=np.float64)
-    moved = np.moveaxis(p, axis, 0)
-    flat = moved.reshape(moved.shape[0], -1)
-    m = flat.shape[0]
-    k = np.sum(~np.isnan(flat), axis=0)  # tests per column
-    order = np.argsort(flat, axis=0, kind="stable")  # NaNs sort last
-    adj = np.take_along_axis(flat, order, axis=0)
-    ranks = np.arange(1, m + 1)[:, None]
+    moved = np.moveaxis(p, axis, -1)
+    m = moved.shape[-1]
+    flat = np.ascontiguousarray(moved.reshape(int(np.prod(moved.shape[:-1])), m))  # one row per set of tests
+    k = np.sum(~np.isnan(flat), axis=1)  # tests per row
+    order = np.argsort(flat, axis=1)  # NaNs sort last
+    adj = np.take_along_axis(flat, order, axis=1)
+    ranks = np.arange(1, m + 1)
     with np.errstate(invalid="ignore"):
-        adj *= k[None, :]
+        adj *= k[:, None]
         adj /= ranks
-    rev = adj[::-1]
-    np.fmin.accumulate(rev, axis=0, out=rev)
+    rev = adj[:, ::-1]
+    np.fmin.accumulate(rev, axis=1, out=rev)
     np.minimum(adj, 1.0, out=adj)
-    adj[ranks > k[None, :]] = np.nan
+    if (k < m).any():
+        adj[ranks > k[:, None]] = np.nan
     out = np.empty_like(flat)
-    np.put_along_axis(out, order, adj, axis=0)
-    return np.moveaxis(out.reshape(moved.shape), 0, axis)
+    np.put_along_axis(out, order, adj, axis=1)
+    return np.moveaxis(out.reshape(moved.shape), -1, axis)

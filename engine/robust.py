@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from .linalg import rhalfinv, rsolve
+
+_NORM_PDF_C = np.sqrt(2 * np.pi)  # as scipy.stats.norm
 
 
 @dataclass(frozen=True)
@@ -26,29 +28,42 @@ class RobustMean:
 
 
 def _chi2_cdf(x: np.ndarray, df: int) -> np.ndarray:
+    """chi-square CDF (``stats.chi2.cdf`` without its per-call overhead: 0 below 0)."""
+    x = np.asarray(x, dtype=np.float64)
     if df == 0:
-        return (np.asarray(x) >= 0).astype(np.float64)
-    return stats.chi2.cdf(x, df)
+        return (x >= 0).astype(np.float64)
+    return np.where(x > 0, special.chdtr(df, np.maximum(x, 0.0)), 0.0)
 
 
-def sfunc(mu: float, radius: float, q: int, ngrid: int = 500) -> tuple[float, float]:
-    """Conditional mean of the first coordinate of N(mu e1, I_q) inside the ball of
-    radius ``radius`` and its derivative in ``mu`` (Riemann sum on ngrid+1 points)."""
+def _ball_weights(radius: float, q: int, ngrid: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """Grid on [-radius, radius], its spacing and the chi-square ball factor of
+    :func:`sfunc` (independent of mu, so one Newton inversion computes it once)."""
     x = np.linspace(-radius, radius, ngrid + 1)
     dx = 2.0 * radius / ngrid
-    h = _chi2_cdf(radius ** 2 - x ** 2, q - 1) * stats.norm.pdf(x - mu)
+    return x, dx, _chi2_cdf(radius ** 2 - x ** 2, q - 1)
+
+
+def _sfunc(mu: float, x: np.ndarray, dx: float, ball: np.ndarray) -> tuple[float, float]:
+    h = ball * (np.exp(-(x - mu) ** 2 / 2.0) / _NORM_PDF_C)  # stats.norm.pdf(x - mu)
     b = np.sum(h) * dx
     t = np.sum(x * h) * dx
     hh = np.sum(x * x * h) * dx
     return t / b, (hh * b - t * t) / b ** 2
 
 
+def sfunc(mu: float, radius: float, q: int, ngrid: int = 500) -> tuple[float, float]:
+    """Conditional mean of the first coordinate of N(mu e1, I_q) inside the ball of
+    radius ``radius`` and its derivative in ``mu`` (Riemann sum on ngrid+1 points)."""
+    return _sfunc(mu, *_ball_weights(radius, q, ngrid))
+
+
 def sinv(target: float, radius: float, q: int, ngrid: int = 500, tol: float = 1e-4,
          max_iter: int = 10) -> float:
     """Newton inverse of :func:`sfunc`: the mu whose truncated mean equals ``target``."""
+    grid = _ball_weights(radius, q, ngrid)
     mu = target
     for _ in range(max_iter):
-        s, ds = sfunc(mu, radius, q, ngrid)
+        s, ds = _sfunc(mu, *grid)
         new = mu - (s - target) / ds
         done = abs(new - mu) < tol
         mu = new
