@@ -95,13 +95,16 @@ def _em_multi(x: np.ndarray, w: np.ndarray, n: int, cuts: np.ndarray, tol: float
         nk = s[:, :, 0]
         nkc = np.maximum(nk, eps)
         mean = s[:, :, 1] / nkc
-        var = s[:, :, 2] / nkc - mean ** 2
+        var = s[:, :, 2] / nkc - mean * mean
         bad = ((nk <= eps) | (var <= eps_scale[:, None])).any(axis=1)
         var = np.where(var > 0, var, 1.0)
         iv = 1.0 / var
-        const = np.log(nkc / n) - 0.5 * (_LOG2PI + np.log(var))
-        quad = np.stack([-0.5 * iv, mean * iv, const - 0.5 * mean * mean * iv], axis=2)
-        logd = np.matmul(quad, powers, out=buf)  # log(pi_j N(x; mean_j, var_j)), q x k x p
+        quad = np.empty(s.shape)  # log(pi_j N(x; mean_j, var_j)) = quad_j . (x^2, x, 1)
+        np.multiply(iv, -0.5, out=quad[:, :, 0])
+        np.multiply(mean, iv, out=quad[:, :, 1])
+        np.subtract(np.log(nkc / n) - 0.5 * (_LOG2PI + np.log(var)), 0.5 * mean * quad[:, :, 1],
+                    out=quad[:, :, 2])
+        logd = np.matmul(quad, powers, out=buf)  # q x k x p
         dens = np.exp(logd, out=z)  # the old responsibilities are no longer needed
         tot = dens.sum(axis=1)
         if tot.min() > _TINY:
@@ -114,7 +117,7 @@ def _em_multi(x: np.ndarray, w: np.ndarray, n: int, cuts: np.ndarray, tol: float
             np.log(tot, out=logd[:, 0, :])
             logd[:, 0, :] += mx
         loglik = np.einsum("qp,qp->q", w, logd[:, 0, :])
-        dens /= tot[:, None, :]
+        dens *= np.reciprocal(tot, out=tot)[:, None, :]
         z, buf = dens, logd
         done = bad | (np.abs(loglik - old) / (1.0 + np.abs(loglik)) < tol)
         if stop_at is not None:

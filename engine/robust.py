@@ -92,7 +92,7 @@ def robust_mean(x: np.ndarray, sigma: np.ndarray, trim: float = 0.5, tol: float 
         zc = xt - mu
         lens = np.sqrt(np.einsum("ij,ij->i", zc, zc))
         radius = float(np.quantile(lens, 1.0 - trim))
-        mvec = zc[lens <= radius].mean(axis=0)
+        mvec = np.compress(lens <= radius, zc, axis=0).mean(axis=0)
         mlen = float(np.sqrt(mvec @ mvec))
         if mlen == 0.0:
             step = 0.0
