@@ -412,7 +412,10 @@ class FastMix:
         if not match.ok:
             notices.append(match.summary())
         props = props.loc[samples]
-        num = props.apply(pd.to_numeric, errors="coerce")
+        if all(pd.api.types.is_numeric_dtype(t) for t in props.dtypes):
+            num = props  # pd.to_numeric would return every column unchanged
+        else:
+            num = props.apply(pd.to_numeric, errors="coerce")
         bad = num.isna().to_numpy()
         if bad.any():
             r, c = np.argwhere(bad)[0]
@@ -491,9 +494,9 @@ class FastMix:
         self.D_initial_ = tm(res["D_initial"])
         self.D_ = tm(res["D"])
         self.sigma_beta_ = tm(res["sigma_beta"])
-        fe = pd.DataFrame({"estimate": res["beta"], "std_error": np.sqrt(np.diag(res["sigma_beta"]) * res["v_inflation"]),
-                           "t": res["t"], "df": res["df"], "p_value": res["p_fixed"],
-                           "p_adj": res["p_fixed_adj"]}, index=pd.Index(names, name="term"))
+        fe_cols = {"estimate": res["beta"], "std_error": np.sqrt(np.diag(res["sigma_beta"]) * res["v_inflation"]),
+                   "t": res["t"], "df": res["df"], "p_value": res["p_fixed"], "p_adj": res["p_fixed_adj"]}
+        fe = pd.DataFrame(fe_cols, index=pd.Index(names, name="term"))
         self.fixed_effects_ = fe
         self.coef_ = gm(res["coef"])
         self.random_effects_ = gm(res["blup"])
@@ -517,7 +520,7 @@ class FastMix:
             terms=tuple(names), term_kinds=dict(zip(names, design.kinds)), coef=self.coef_,
             random_effects=self.random_effects_, quasi_p=self.quasi_p_, quasi_fdr=self.quasi_fdr_,
             ols_p=self.ols_p_, ols_fdr=self.ols_fdr_,
-            fixed_effects=fe.reset_index()[["term", "estimate", "std_error", "t", "df", "p_value", "p_adj"]],
+            fixed_effects=pd.DataFrame({"term": fe.index.to_numpy(), **fe_cols}),  # = fe.reset_index()
             covariance=self.D_, parameters=params,
             informative_terms=[t for t, f in zip(names, res["informative"]) if f],
             kept_genes=self.kept_genes_, sigma2=self.sigma2_, overall_stat=self.overall_stat_,

@@ -19,7 +19,8 @@ def bh_adjust(p: np.ndarray, axis: int = 0) -> np.ndarray:
     flat = np.ascontiguousarray(moved.reshape(int(np.prod(moved.shape[:-1])), m))  # one row per set of tests
     k = np.sum(~np.isnan(flat), axis=1)  # tests per row
     order = np.argsort(flat, axis=1)  # NaNs sort last
-    adj = np.take_along_axis(flat, order, axis=1)
+    order += (np.arange(flat.shape[0]) * m)[:, None]  # flat positions: one gather/scatter each
+    adj = flat.reshape(-1)[order]
     ranks = np.arange(1, m + 1)
     with np.errstate(invalid="ignore"):
         adj *= k[:, None]
@@ -30,5 +31,5 @@ def bh_adjust(p: np.ndarray, axis: int = 0) -> np.ndarray:
     if (k < m).any():
         adj[ranks > k[:, None]] = np.nan
     out = np.empty_like(flat)
-    np.put_along_axis(out, order, adj, axis=1)
+    out.reshape(-1)[order] = adj
     return np.moveaxis(out.reshape(moved.shape), -1, axis)

@@ -150,3 +150,15 @@ def test_t_two_sided_p_equals_stdtr():
         assert np.isnan(got[-1]) and np.nanmax(got) <= 1.0
     two_d = np.abs(np.random.default_rng(0).standard_t(5, (3000, 4))) * 3
     np.testing.assert_allclose(t_two_sided_p(two_d.copy(), 12), 2.0 * special.stdtr(12, -two_d), rtol=2e-12)
+
+
+def test_results_fixed_effects_table_equals_the_attribute():
+    sim = simulate_sim3(1500, 40, seed=4)
+    f = FastMix().fit(sim.expression, sim.proportions, sim.covariates)
+    import pandas as pd
+
+    ref = f.fixed_effects_.reset_index()[["term", "estimate", "std_error", "t", "df", "p_value", "p_adj"]]
+    pd.testing.assert_frame_equal(f.results_.fixed_effects, ref, check_exact=True)
+    # each result frame has its own index object: renaming one axis leaves the others alone
+    f.quasi_p_.index.name = "gene"
+    assert f.coef_.index.name is None and f.overall_p_.index.name is None
