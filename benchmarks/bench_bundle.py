@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_startup import probe_start  # noqa: E402
+
 BUNDLE = ROOT / "dist" / "FastMixStudio"
 EXE = BUNDLE / ("FastMixStudio.exe" if sys.platform.startswith("win") else "FastMixStudio")
 TARGET_S = 3.0
@@ -30,19 +33,12 @@ def folder_size(path: Path) -> tuple[int, int]:
 
 
 def first_paint(tmp: Path) -> tuple[float, float]:
-    env = {"HOME": str(tmp), "LANG": "C.UTF-8", "FASTMIX_STUDIO_STARTUP_PROBE": "1",
-           "FASTMIX_STUDIO_SETTINGS": str(tmp / "settings.ini"), "FASTMIX_STUDIO_DATA": str(tmp / "data")}
+    """The bundle started with ``--demo`` and an emptied environment (a PC without Python)."""
+    env = {"HOME": str(tmp), "LANG": "C.UTF-8"}
     for key in ("DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "SYSTEMROOT", "LOCALAPPDATA"):
         if os.environ.get(key):
             env[key] = os.environ[key]
-    if sys.platform.startswith("linux") and not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
-        env["QT_QPA_PLATFORM"] = "offscreen"
-    t0 = time.time()
-    out = subprocess.run([str(EXE), "--demo"], env=env, capture_output=True, text=True, timeout=120)
-    stamps = dict(ln.split()[:2] for ln in out.stdout.splitlines() if ln.startswith(("first-shown ", "tabs-ready ")))
-    if out.returncode != 0 or len(stamps) != 2:
-        raise SystemExit(f"bundle did not report its first paint (rc {out.returncode}):\n{out.stderr[-2000:]}")
-    return float(stamps["first-shown"]) - t0, float(stamps["tabs-ready"]) - t0
+    return probe_start([str(EXE), "--demo"], tmp, env)
 
 
 def main(argv: list[str] | None = None) -> int:

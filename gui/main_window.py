@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTa
 from gui import dialogs
 from gui import settings as st
 from gui.project_model import SUFFIX, ProjectModel, pending_recovery
-from gui.samples import read_missing_samples, read_samples  # noqa: F401  (read_samples: public here too)
+from gui.samples import read_missing_samples
 from gui.workers import JobRunner, Worker, one_line_error
 
 TAB_NAMES = ("Gating", "Study", "Analysis", "Results")
@@ -350,15 +350,12 @@ class MainWindow(QMainWindow):
             self.show_error(f"{folder}: no .fcs files in this folder")
             return []
         added = self.project.add_fcs_files(files)
-        self.load_samples([self.project.resolve(p) for p in added])
+        self.load_samples()
         return added
 
-    def load_samples(self, paths: list[Path] | None = None) -> Worker | None:
-        """Read the project's FCS files not loaded yet in a worker (see :mod:`gui.samples`).
-
-        ``paths`` is accepted for callers that name the new files; every unread file is read anyway,
-        once, whoever (this window or the Gating tab) asked first.
-        """
+    def load_samples(self) -> Worker | None:
+        """Read the project's FCS files not loaded yet in a worker, once, whoever (this window or the
+        Gating tab) asked first (see :mod:`gui.samples`)."""
         return read_missing_samples(self.project, self.jobs)
 
     def _report_unreadable(self, samples: dict) -> None:

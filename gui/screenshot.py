@@ -41,7 +41,7 @@ def _pump(ms: int = 30) -> None:
     loop.exec()
 
 
-def _wait(condition, what: str, timeout: float, window=None) -> None:
+def wait_until(condition, what: str, timeout: float, window=None) -> None:
     """Run the event loop until ``condition()`` is true; a worker failure or a timeout raises."""
     end = time.monotonic() + timeout
     while not condition():
@@ -86,7 +86,7 @@ def _step_gating(window, study: dict, timeout: float) -> tuple[object, object]:
     done: list = []
     gating.batch_finished.connect(done.append)
     gating.apply_button.click()
-    _wait(lambda: bool(done) and gating.batch_dialog is not None, "Gating: Apply to all", timeout, window)
+    wait_until(lambda: bool(done) and gating.batch_dialog is not None, "Gating: Apply to all", timeout, window)
     counts, errors = done[0]
     if errors:
         raise PipelineError(f"Gating: {len(errors)} sample(s) not gated: {next(iter(errors.values()))}")
@@ -115,10 +115,10 @@ def run_pipeline(window, folder: str | os.PathLike, *, demo_folder: str | os.Pat
 
     # 1. open the demo study and read its FCS files (workers)
     window.open_demo(demo_folder)
-    _wait(lambda: project.path is not None and not window.jobs.is_running(), "Opening the demo study",
+    wait_until(lambda: project.path is not None and not window.jobs.is_running(), "Opening the demo study",
           timeout, window)
     fcs = project.fcs_paths()
-    _wait(lambda: all(p.stem in project.samples for p in fcs), "Reading the FCS files", timeout, window)
+    wait_until(lambda: all(p.stem in project.samples for p in fcs), "Reading the FCS files", timeout, window)
     study = project.section("study")
 
     # 2. Gating: gates with counts, apply to all, proportions
@@ -135,7 +135,7 @@ def run_pipeline(window, folder: str | os.PathLike, *, demo_folder: str | os.Pat
     # 3. Study: sheet, roles, expression, match
     study_tab = window.tab_widgets["Study"]
     window.tabs.setCurrentWidget(study_tab)
-    _wait(lambda: not window.jobs.is_running(), "Study: reading the inputs", timeout, window)
+    wait_until(lambda: not window.jobs.is_running(), "Study: reading the inputs", timeout, window)
     match = getattr(study_tab.inputs, "match", None)
     if match is None or not match.common:
         raise PipelineError(f"Study: no sample is in all inputs ({study_tab.match_label.text()})")
@@ -152,10 +152,10 @@ def run_pipeline(window, folder: str | os.PathLike, *, demo_folder: str | os.Pat
     fits: list = []
     analysis.fit_finished.connect(fits.append)
     analysis.run_button.click()
-    _wait(lambda: bool(fits) or analysis.last_error is not None, "Analysis: FastMix", timeout, window)
+    wait_until(lambda: bool(fits) or analysis.last_error is not None, "Analysis: FastMix", timeout, window)
     if analysis.last_error:
         raise PipelineError(f"Analysis: FastMix failed: {analysis.last_error}")
-    _wait(lambda: not window.jobs.is_running(), "Analysis: finishing", timeout, window)
+    wait_until(lambda: not window.jobs.is_running(), "Analysis: finishing", timeout, window)
     written.append(_grab(window, "Analysis", folder))
 
     # 5. Results: the term with most hits, its top gene

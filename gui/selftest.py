@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 __all__ = ["check_window"]
@@ -22,16 +21,6 @@ def _ensure_platform() -> None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 
-def _wait(app, until, timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while not until():
-        if time.monotonic() > end:
-            return False
-        app.processEvents()
-        time.sleep(0.01)
-    return True
-
-
 def check_window(project_file: str | os.PathLike, png_path: str | os.PathLike, timeout_s: float = 120) -> str:
     """Open ``project_file`` in the main window, wait for its samples, save a screenshot; raise on failure."""
     _ensure_platform()
@@ -40,6 +29,7 @@ def check_window(project_file: str | os.PathLike, png_path: str | os.PathLike, t
     from gui import settings as st
     from gui.app import app_icon_path
     from gui.main_window import MainWindow
+    from gui.screenshot import wait_until
 
     if app_icon_path() is None:
         raise RuntimeError("resources/icons/fastmix-studio.png is missing (resources not packaged?)")
@@ -57,10 +47,8 @@ def check_window(project_file: str | os.PathLike, png_path: str | os.PathLike, t
             if not win.open_project(project_file):
                 raise RuntimeError(f"could not open {project_file}: {win.last_error}")
             expected = len(win.project.fcs_paths())
-            if not _wait(app, lambda: not win.jobs.is_running() and len(win.project.samples) >= expected,
-                         timeout_s):
-                raise RuntimeError(f"only {len(win.project.samples)} of {expected} FCS files read "
-                                   f"after {timeout_s:.0f} s")
+            wait_until(lambda: not win.jobs.is_running() and len(win.project.samples) >= expected,
+                       f"reading {expected} FCS files", timeout_s, win)
             bad = {k: v for k, v in win.project.samples.items() if isinstance(v, str)}
             if bad:
                 raise RuntimeError(f"unreadable FCS files: {bad}")
@@ -78,7 +66,7 @@ def check_window(project_file: str | os.PathLike, png_path: str | os.PathLike, t
             platform = app.platformName()
         finally:
             win.jobs.shutdown()
-            win.project.stop_autosave() if hasattr(win.project, "stop_autosave") else None
+            win.project.stop_autosave()
             win.close()
             win.deleteLater()
             app.processEvents()

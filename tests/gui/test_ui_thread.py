@@ -25,6 +25,16 @@ def _on_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _project_with_template(paths) -> tuple[ProjectModel, object]:
+    """A project of ``paths`` (not read yet) gated by the whole-blood template."""
+    project = ProjectModel()
+    project.add_fcs_files(paths)
+    strategy = whole_blood_template()
+    project.strategy = strategy
+    project.update_section("strategy", strategy.to_dict())
+    return project, strategy
+
+
 @pytest.fixture
 def jobs():
     runner = JobRunner()
@@ -59,11 +69,7 @@ def test_fcs_files_are_read_in_a_worker_once(qtbot, tmp_path, jobs, monkeypatch)
         return real(path, *a, **k)
 
     monkeypatch.setattr("gating.sample.read_fcs", spy)
-    project = ProjectModel()
-    project.add_fcs_files(paths)
-    strategy = whole_blood_template()
-    project.strategy = strategy
-    project.update_section("strategy", strategy.to_dict())
+    project, strategy = _project_with_template(paths)
     tab = GatingTab(project, jobs)
     qtbot.addWidget(tab)
     # the constructor returned before any file was read: all listed as being read
@@ -144,11 +150,7 @@ def test_cancelled_reading_lists_files_as_not_read(qtbot, tmp_path, jobs, monkey
 
 def test_autotune_review_opens_on_the_ui_thread(qtbot, tmp_path, jobs, monkeypatch):
     paths = make_study(tmp_path, n=2, corrupt=False)
-    project = ProjectModel()
-    project.add_fcs_files(paths)
-    strategy = whole_blood_template()
-    project.strategy = strategy
-    project.update_section("strategy", strategy.to_dict())
+    project, strategy = _project_with_template(paths)
     tab = GatingTab(project, jobs)
     qtbot.addWidget(tab)
     wait_read(qtbot, tab)
