@@ -46,6 +46,7 @@ class StudyInputs:
     notices: list
     warnings: list
     files: dict
+    strata: pd.Series | None = None   # stratum per sample (permutations stay inside it)
 
 
 def _as_table(obj, role: str, *, numeric: bool) -> pd.DataFrame:
@@ -61,7 +62,8 @@ def _as_table(obj, role: str, *, numeric: bool) -> pd.DataFrame:
 
 
 def load_inputs(expression, proportions, covariates=None, *, subject: str | None = None,
-                weights=None, reference: dict | None = None, orientation: str = "genes_x_samples") -> StudyInputs:
+                weights=None, reference: dict | None = None, orientation: str = "genes_x_samples",
+                strata: str | None = None) -> StudyInputs:
     """Read and check every input, match samples by ID; raise ``InputError`` naming file/column/row."""
     files = {"expression": expression, "proportions": proportions, "covariates": covariates, "weights": weights}
     notices: list[str] = []
@@ -87,6 +89,14 @@ def load_inputs(expression, proportions, covariates=None, *, subject: str | None
             cov = cov.drop(columns=[subject])
     elif subject is not None:
         raise InputError("--subject needs a covariates file holding that column", column=subject)
+    strat = None
+    if strata is not None:
+        if cov is None or strata not in cov.columns:
+            raise InputError(f"strata column '{strata}' not found in the covariates"
+                             + (f" (columns: {', '.join(cov.columns)})" if cov is not None else ""),
+                             file=cfile or "covariates", column=strata)
+        strat = cov[strata].astype(object)
+        cov = cov.drop(columns=[strata])
     for col, level in (reference or {}).items():
         if cov is None or col not in cov.columns:
             raise InputError(f"reference given for unknown covariate column '{col}'", file=cfile or "covariates",
@@ -168,7 +178,13 @@ def load_inputs(expression, proportions, covariates=None, *, subject: str | None
         subj = subj.astype(str)
     if w is not None:
         w = w.loc[samples]
-    return StudyInputs(expr, props, cov, subj, w, samples, match, notices, warnings, files)
+    if strat is not None:
+        strat = strat.loc[samples]
+        na = strat.isna().to_numpy()
+        if na.any():
+            raise InputError("stratum is missing", file=cfile, column=strata, row=str(strat.index[int(np.argmax(na))]))
+        strat = strat.astype(str)
+    return StudyInputs(expr, props, cov, subj, w, samples, match, notices, warnings, files, strat)
 
 
 def _check_design(study: StudyInputs, include_covariate_main: bool, reference: dict | None):
@@ -190,6 +206,7 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
                 include_covariate_main: bool = True, independent: bool = False, trim: float = 0.5,
                 detector: str = "gmm", reference: dict | None = None, subject: str | None = None,
                 weights=None, seed: int = 0, orientation: str = "genes_x_samples",
+                variance: str = "moderated", permutations: int = 200, strata: str | None = None,
                 progress: ProgressCallback | None = None, **fastmix_options) -> tuple[Any, dict]:
     """Read, check, fit and (if ``out_dir``) write ``OUTPUT_FILES``; return ``(FastMix, report)``.
 
@@ -203,20 +220,25 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
     t0 = time.perf_counter()
     if not 0 <= trim < 1:
         raise InputError(f"--trim must be in [0, 1), got {trim}")
+    if permutations < 0:
+        raise InputError(f"--permutations must be 0 or more, got {permutations}")
+    if variance not in ("moderated", "pooled"):
+        raise InputError(f"--variance must be 'moderated' or 'pooled', got '{variance}'")
     study = load_inputs(expression, proportions, covariates, subject=subject, weights=weights,
-                        reference=reference, orientation=orientation)
+                        reference=reference, orientation=orientation, strata=strata)
     t_read = time.perf_counter() - t0
     design = _check_design(study, include_covariate_main, reference)
     model = FastMix(trim=trim, independent=independent, detector=detector,
-                    include_covariate_main=include_covariate_main, random_state=seed, **fastmix_options)
+                    include_covariate_main=include_covariate_main, variance=variance,
+                    permutations=permutations, random_state=seed, **fastmix_options)
     t1 = time.perf_counter()
     model.fit(study.expression, study.proportions, study.covariates, reference=reference,
-              weights=study.weights, subject=study.subject, progress=progress)
+              weights=study.weights, subject=study.subject, strata=study.strata, progress=progress)
     t_fit = time.perf_counter() - t1
     model.notices_ = list(study.notices) + [n for n in model.notices_ if "matched by ID" not in n]
     parameters = dict(model.results_.parameters) if getattr(model, "results_", None) is not None else {}
     parameters.update(model.get_params())
-    parameters.update({"reference": dict(reference or {}), "subject_column": subject,
+    parameters.update({"reference": dict(reference or {}), "subject_column": subject, "strata_column": strata,
                        "orientation": orientation, "seed": seed})
     timings = {"read_inputs": t_read, "fit": t_fit}
     timings.update({f"fit.{k}": v for k, v in (getattr(model, "timings_", None) or {}).items()})
@@ -289,7 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reference level of a text covariate (repeatable)")
     p.add_argument("--subject", metavar="COL", help="covariates column with subject IDs (repeated measures)")
     p.add_argument("--weights", metavar="FILE", help="table of sample ID, weight")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--variance", choices=("moderated", "pooled"), default="moderated",
+                   help="gene variances: 'moderated' (default; empirical-Bayes, calibrated on real data) or "
+                        "'pooled' (one variance for all genes, as the R package)")
+    p.add_argument("--permutations", type=int, default=200, metavar="B",
+                   help="design-restricted permutations calibrating the covariate terms (default 200; 0 = off)")
+    p.add_argument("--strata", metavar="COL", help="covariates column of strata (e.g. site); permutations stay inside")
+    p.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
     p.add_argument("--orientation", choices=("genes_x_samples", "samples_x_genes", "auto"),
                    default="genes_x_samples", help=argparse.SUPPRESS)
     return p
@@ -309,12 +337,18 @@ def _summary(model, report: dict, out_dir: Path, top: int = 5) -> str:
     fe = res.fixed_effects
     lines.append("fixed effects:")
     lines.append(fe.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    calls = report.get("results", {}).get("calls_at_fdr_0.05", {})
+    if calls:
+        lines.append("calls at fdr <= 0.05 (expected under permuted labels):")
+        for t, c in calls.items():
+            exp = c.get("expected_under_permutation")
+            lines.append(f"  {t}: {c['observed']}" + (f" ({exp:.1f})" if exp is not None else "") + f"  [{c['method']}]")
     inter = [t for t in res.terms if res.term_kinds.get(t) == "interaction"]
     if inter:
-        lines.append(f"top {top} genes per interaction term (quasi_p):")
+        lines.append(f"top {top} genes per interaction term (fdr):")
         for t in inter:
             df = res.to_frame(t).head(top)
-            lines.append(f"  {t}: " + ", ".join(f"{g} ({p:.2g})" for g, p in zip(df["gene"], df["quasi_p"])))
+            lines.append(f"  {t}: " + ", ".join(f"{g} ({p:.2g})" for g, p in zip(df["gene"], df["fdr"])))
     lines.append(f"results written to {out_dir}")
     return "\n".join(lines)
 
@@ -331,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             args.expression, args.proportions, args.covariates, args.out,
             include_covariate_main=not args.no_covariate_main, independent=args.independent, trim=args.trim,
             detector=args.detector, reference=_parse_reference(args.reference), subject=args.subject,
-            weights=args.weights, seed=args.seed, orientation=args.orientation)
+            weights=args.weights, seed=args.seed, orientation=args.orientation, variance=args.variance,
+            permutations=args.permutations, strata=args.strata)
     except StudioError as exc:
         print(f"fastmix: error: {_one_line(exc)}", file=sys.stderr)
         return 2

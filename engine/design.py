@@ -31,6 +31,9 @@ class Design:
     center: dict = field(default_factory=dict)
     scale: dict = field(default_factory=dict)
     notices: tuple[str, ...] = ()
+    P: np.ndarray | None = None  # proportions (n x K), as in X
+    Z: np.ndarray | None = None  # standardised covariates (n x p), permuted by calibration
+    include_covariate_main: bool = True
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -101,6 +104,17 @@ def check_rank(X: np.ndarray, names: tuple[str, ...] | list[str]) -> None:
                           columns=cols, hint=_HINT)
 
 
+def assemble(P: np.ndarray, Zs: np.ndarray, include_covariate_main: bool = True) -> np.ndarray:
+    """The design ``[P | Zs | interactions]`` from proportions ``P`` (n x K) and
+    standardised covariates ``Zs`` (n x p); interactions are covariate-major."""
+    blocks = [P]
+    if Zs.shape[1]:
+        if include_covariate_main:
+            blocks.append(Zs)
+        blocks.append((Zs[:, :, None] * P[:, None, :]).reshape(P.shape[0], -1))
+    return np.ascontiguousarray(np.hstack(blocks), dtype=np.float64)
+
+
 def build_design(proportions: pd.DataFrame, covariates: pd.DataFrame | None = None, *,
                  include_covariate_main: bool = True, reference: dict[str, str] | None = None,
                  check: bool = True) -> Design:
@@ -137,20 +151,17 @@ def build_design(proportions: pd.DataFrame, covariates: pd.DataFrame | None = No
         Zs = (raw - mu) / sd
         center = dict(zip(cov_names, mu.tolist()))
         scale = dict(zip(cov_names, sd.tolist()))
-    blocks = [P]
     names = list(cells)
     kinds = ["cell"] * len(cells)
     if include_covariate_main and Zs.shape[1]:
-        blocks.append(Zs)
         names += list(cov_names)
         kinds += ["covariate"] * len(cov_names)
     if Zs.shape[1]:
-        inter = (Zs[:, :, None] * P[:, None, :]).reshape(P.shape[0], -1)  # covariate-major
-        blocks.append(inter)
         names += [f"{c}.{v}" for v in cov_names for c in cells]
         kinds += ["interaction"] * (len(cells) * len(cov_names))
-    X = np.ascontiguousarray(np.hstack(blocks), dtype=np.float64)
+    X = assemble(P, Zs, include_covariate_main)
     if check:
         check_rank(X, names)
     return Design(X=X, names=tuple(names), kinds=tuple(kinds), samples=samples, cells=cells,
-                  covariates=cov_names, center=center, scale=scale, notices=tuple(notices))
+                  covariates=cov_names, center=center, scale=scale, notices=tuple(notices),
+                  P=P, Z=Zs, include_covariate_main=include_covariate_main)

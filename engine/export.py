@@ -31,7 +31,8 @@ os.umask(_UMASK)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 _FILE_BAD = re.compile(r"[^A-Za-z0-9._+-]+")
-TERM_COLUMNS = ["gene", "coefficient", "random_effect", "quasi_p", "quasi_fdr", "ols_p", "ols_fdr", "rank"]
+TERM_COLUMNS = ["gene", "coefficient", "random_effect", "quasi_p", "quasi_fdr", "ols_p", "ols_fdr",
+                "perm_p", "perm_fdr", "fdr", "rank"]
 
 
 def safe_cell(value: Any) -> Any:
@@ -118,7 +119,7 @@ def sheet_names(names, reserved=()) -> dict[str, str]:
 
 
 def term_table(results, term: str) -> pd.DataFrame:
-    """Results of one term, ranked by quasi-p (columns ``TERM_COLUMNS``)."""
+    """Results of one term, ranked by the app's ``fdr`` (columns ``TERM_COLUMNS``)."""
     df = results.to_frame(term)
     df = df.loc[df["term"] == term] if "term" in df.columns else df
     return df.sort_values(["rank", "gene"], kind="mergesort")[TERM_COLUMNS].reset_index(drop=True)
@@ -306,17 +307,24 @@ def write_term_csvs(results, folder: str | os.PathLike) -> list[Path]:
 
 
 def rnk_scores(results, term: str) -> pd.Series:
-    """GSEA ranking score per gene: sign(coefficient) * -log10(quasi_p), sorted descending.
+    """GSEA ranking score per gene: sign(coefficient) times the app's ranking statistic
+    (the calibrated |T| of a permutation-calibrated term, else -log10 of its p-value;
+    -log10(quasi_p) for results without one), sorted descending.
 
     p is capped at the smallest positive float so scores stay finite; a gene listed twice
     keeps its largest |score|; genes with a missing p-value are left out.
     """
     df = results.to_frame(term)
     df = df.loc[df["term"] == term] if "term" in df.columns else df
-    p = df["quasi_p"].to_numpy(dtype=np.float64)
     coef = df["coefficient"].to_numpy(dtype=np.float64)
-    ok = np.isfinite(p) & np.isfinite(coef)
-    score = np.sign(coef[ok]) * -np.log10(np.clip(p[ok], np.finfo(np.float64).tiny, 1.0))
+    stat = getattr(results, "score", None)
+    if stat is not None:
+        mag = stat[term].reindex(df["gene"].to_numpy()).to_numpy(dtype=np.float64)
+    else:
+        p = df["quasi_p"].to_numpy(dtype=np.float64)
+        mag = -np.log10(np.clip(p, np.finfo(np.float64).tiny, 1.0))
+    ok = np.isfinite(mag) & np.isfinite(coef)
+    score = np.sign(coef[ok]) * mag[ok]
     s = pd.DataFrame({"gene": df["gene"].astype(str).to_numpy()[ok], "score": score + 0.0})
     s = s.assign(absval=np.abs(score)).sort_values("absval", ascending=False, kind="mergesort")
     s = s.drop_duplicates("gene", keep="first")
@@ -354,7 +362,7 @@ def write_gene_lists(results, folder: str | os.PathLike, top_n: int = 100) -> li
     """Top-N up and down genes per term (``.txt`` one per line, ``.grp`` with ``#`` header) + background.
 
     Up/down follow the sign of the gene's random effect (above or below the
-    transcriptome-wide effect of that term); genes are ranked by quasi-p.
+    transcriptome-wide effect of that term); genes are ranked as in the app (by ``fdr``).
     """
     folder = Path(folder)
     stems = _unique_stems(results.terms)
@@ -370,7 +378,7 @@ def write_gene_lists(results, folder: str | os.PathLike, top_n: int = 100) -> li
             txt = folder / f"{stems[t]}_{label}.txt"
             grp = folder / f"{stems[t]}_{label}.grp"
             _write_text(txt, body)
-            _write_text(grp, f"# {t} {label}: top {len(genes)} genes by quasi-p (random effect "
+            _write_text(grp, f"# {t} {label}: top {len(genes)} genes by fdr (random effect "
                              f"{'> 0' if label == 'up' else '< 0'})\n" + body)
             paths += [txt, grp]
     background = folder / "background.txt"
@@ -380,19 +388,19 @@ def write_gene_lists(results, folder: str | os.PathLike, top_n: int = 100) -> li
 
 
 def write_gmt(results, path: str | os.PathLike, fdr: float = 0.05) -> Path:
-    """``.gmt`` of every term's significant genes (quasi_fdr < ``fdr``), split up/down.
+    """``.gmt`` of every term's significant genes (the app's ``fdr`` < ``fdr``), split up/down.
 
     Set names are ``<term>_up`` / ``<term>_down``; empty sets are left out.
     """
     lines = []
     for t in results.terms:
         df = term_table(results, t)
-        sig = df["quasi_fdr"].to_numpy(dtype=np.float64) < fdr
+        sig = df["fdr"].to_numpy(dtype=np.float64) < fdr
         d = _direction(df)
         for label, mask in (("up", d > 0), ("down", d < 0)):
             genes = df.loc[sig & mask, "gene"].astype(str).tolist()
             if genes:
-                desc = f"FastMix {t} {label}, quasi_fdr < {fdr:g}"
+                desc = f"FastMix {t} {label}, fdr < {fdr:g}"
                 lines.append("\t".join([f"{t}_{label}", desc] + [safe_cell(g) for g in genes]) + "\n")
     _write_text(Path(path), "".join(lines))
     return Path(path)

@@ -318,6 +318,46 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
     return out
 
 
+def fit_moderated(Y: np.ndarray, X: np.ndarray, names, rss: np.ndarray, *,
+                  progress: ProgressCallback | None = None, **options) -> dict:
+    """FastMix on expression scaled gene by gene by the moderated residual SD.
+
+    Each gene is divided by ``sqrt(squeeze_var(rss / d, d))`` (limma-style shrinkage
+    toward a fitted prior) and the usual fit runs on the scaled data, so a gene with
+    four times the typical noise no longer looks like an outlier. Returns the fit dict
+    of :func:`fit_arrays` plus ``scale`` (the divisors), ``df_prior`` and ``var_prior``.
+    """
+    from .moderate import squeeze_var
+
+    d = X.shape[0] - X.shape[1]
+    sq = squeeze_var(np.maximum(rss, 0.0) / d, d)
+    scale = np.sqrt(sq.var_post)
+    out = fit_arrays(Y / scale[:, None], X, names, progress=progress, **options)
+    out.update(scale=scale, df_prior=sq.df_prior, var_prior=sq.var_prior)
+    return out
+
+
+def _progress_stages(progress: ProgressCallback | None, moderated: bool, permutations: int):
+    """Split one progress bar (0..1000) into the fit, the moderated fit and the
+    permutations (weighted by their typical cost)."""
+    weights = {"fit": 1.0, "moderated fit": 1.0 if moderated else 0.0, "calibration": permutations / 20.0}
+    total = sum(weights.values())
+    starts, acc = {}, 0.0
+    for k, w in weights.items():
+        starts[k] = acc
+        acc += w
+
+    def stage(name: str) -> ProgressCallback | None:
+        if progress is None:
+            return None
+
+        def cb(done: int, n: int, msg: str):
+            frac = (starts[name] + weights[name] * (done / max(n, 1))) / total
+            return progress(int(round(1000 * frac)), 1000, f"{name}: {msg}")
+        return cb
+    return stage
+
+
 def _as_percent(props: pd.DataFrame) -> bool:
     """True when proportions look like percentages: values above 1 (impossible for
     fractions), none above 100, and no row summing above ~100."""
@@ -341,7 +381,13 @@ class FastMix:
     bias : 2 = de-bias informative terms only, 1 = all terms, 0 = none.
     lambda_override : truncation factor to use instead of the closed form.
     df_method : "r" (``min(m, n) - L - 1``) or "satterthwaite".
-    random_state : recorded with the parameters; the fit itself is deterministic.
+    variance : "moderated" (default: each gene scaled by its empirical-Bayes moderated
+        residual SD before the calibrated tests) or "pooled" (one residual variance for
+        all genes, as the R package). ``quasi_p``/``quasi_fdr`` are always the R package's.
+    permutations : number B of design-restricted permutations that calibrate the
+        covariate and cell x covariate terms (0 = none; ``fdr`` then falls back to the
+        parametric moderated/pooled quasi-FDR).
+    random_state : seed of the permutations (the fit itself is deterministic).
 
     Fitted attributes
     -----------------
@@ -355,6 +401,7 @@ class FastMix:
     def __init__(self, *, trim: float = 0.5, independent: bool = False, detector: str = "gmm",
                  include_covariate_main: bool = True, bias: int = 2,
                  lambda_override: float | None = None, df_method: str = "r",
+                 variance: str = "moderated", permutations: int = 200,
                  random_state: int = 0) -> None:
         self.trim = trim
         self.independent = independent
@@ -363,13 +410,16 @@ class FastMix:
         self.bias = bias
         self.lambda_override = lambda_override
         self.df_method = df_method
+        self.variance = variance
+        self.permutations = permutations
         self.random_state = random_state
 
     def get_params(self) -> dict:
         """Constructor parameters (scikit-learn style)."""
         return {k: getattr(self, k) for k in ("trim", "independent", "detector",
                                               "include_covariate_main", "bias",
-                                              "lambda_override", "df_method", "random_state")}
+                                              "lambda_override", "df_method", "variance",
+                                              "permutations", "random_state")}
 
     def __repr__(self) -> str:
         return "FastMix(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
@@ -377,7 +427,7 @@ class FastMix:
     def fit(self, expression: pd.DataFrame, proportions: pd.DataFrame,
             covariates: pd.DataFrame | None = None, *, reference: dict | None = None,
             sample_cov=None, weights: pd.Series | None = None, subject: pd.Series | None = None,
-            progress: ProgressCallback | None = None) -> "FastMix":
+            strata: pd.Series | None = None, progress: ProgressCallback | None = None) -> "FastMix":
         """Fit on expression (genes x samples), proportions and covariates (samples x ...)."""
         from .weights import get_rho, get_sigma, whitening
 
@@ -451,7 +501,16 @@ class FastMix:
                 raise InputError("weights must be positive", file="weights")
             dw = np.diag(1.0 / w)
             sigma = dw if sigma is None else np.sqrt(dw) @ sigma @ np.sqrt(dw)
+        if self.variance not in ("moderated", "pooled"):
+            raise ValueError("variance must be 'moderated' or 'pooled'")
+        if int(self.permutations) < 0:
+            raise ValueError("permutations must be 0 or more")
         self.rho_ = None
+        sj = st = None
+        if strata is not None:
+            st = strata.copy()
+            st.index = [str(i) for i in st.index]
+            st = st.loc[samples].astype(str).to_numpy()
         if subject is not None:
             sj = subject.copy()
             sj.index = [str(i) for i in sj.index]
@@ -460,17 +519,66 @@ class FastMix:
             sigma_s = get_sigma(sj, self.rho_)
             notices.append(f"repeated measures: within-subject correlation rho = {self.rho_:.3f}")
             sigma = sigma_s if sigma is None else np.sqrt(sigma) @ sigma_s @ np.sqrt(sigma)
+        W = None
         if sigma is not None:
             W = whitening(sigma)
             X = W @ X
             Y = Y @ W
-        res = fit_arrays(Y, X, design.names, trim=self.trim, independent=self.independent,
-                         detector=self.detector, bias=self.bias,
-                         lambda_override=self.lambda_override, df_method=self.df_method,
-                         progress=progress)
+        stages = _progress_stages(progress, self.variance == "moderated",
+                                  self.permutations if design.Z.shape[1] else 0)
+        opts = dict(trim=self.trim, independent=self.independent, detector=self.detector, bias=self.bias,
+                    lambda_override=self.lambda_override, df_method=self.df_method)
+        res = fit_arrays(Y, X, design.names, progress=stages("fit"), **opts)
         notices.extend(res["notices"])
-        self._store(res, design, Ydf.index.tolist(), samples, notices)
+        mod = None
+        if self.variance == "moderated":
+            mod = fit_moderated(Y, X, design.names, res["rss"], progress=stages("moderated fit"), **opts)
+        calib = None
+        if self.permutations > 0 and design.Z.shape[1]:
+            from .calibrate import calibrate
+            from .permute import PermutationScheme
+
+            calib = calibrate(Y, design.P, design.Z, (mod or res)["D_refit"], design.names,
+                              include_covariate_main=design.include_covariate_main, W=W,
+                              scheme=PermutationScheme(sj, st), n_permutations=int(self.permutations),
+                              seed=int(self.random_state), variance=self.variance,
+                              genes=Ydf.index, progress=stages("calibration"))
+        self.whitening_ = W
+        self._store(res, design, Ydf.index.tolist(), samples, notices, mod=mod, calib=calib)
         return self
+
+    def _store_calls(self, names: list, gm, res: dict, mod: dict | None, calib) -> None:
+        """The default calls: ``fdr_`` (genes x terms) and the ranking ``score_`` (larger =
+        stronger), with the method behind each term in ``fdr_methods_``."""
+        m, L = res["quasi_p"].shape
+        base_p, base_fdr = (mod["quasi_p"], mod["quasi_fdr"]) if mod is not None else (res["quasi_p"], res["quasi_fdr"])
+        base_name = "moderated quasi-FDR (BH)" if mod is not None else "quasi-FDR (BH, pooled variance)"
+        self.mod_p_ = gm(mod["quasi_p"]) if mod is not None else None
+        self.mod_fdr_ = gm(mod["quasi_fdr"]) if mod is not None else None
+        self.mod_informative_ = (pd.Series(mod["informative"], index=names, name="informative")
+                                 if mod is not None else None)
+        self.gene_scale_ = mod["scale"] if mod is not None else None
+        perm_p = np.full((m, L), np.nan)
+        perm_fdr = np.full((m, L), np.nan)
+        fdr = np.array(base_fdr, copy=True)
+        with np.errstate(divide="ignore"):
+            score = -np.log10(np.maximum(base_p, 1e-300))
+        methods = {t: base_name for t in names}
+        if calib is not None:
+            cols = [names.index(t) for t in calib.terms]
+            perm_p[:, cols] = calib.perm_p.to_numpy()
+            perm_fdr[:, cols] = calib.perm_fdr.to_numpy()
+            fdr[:, cols] = perm_fdr[:, cols]
+            # within a term, rank by the calibrated statistic |T| (ties of perm_p broken by it)
+            score[:, cols] = np.abs(calib.statistic.to_numpy())
+            how = f"permutation FDR ({calib.n_permutations} design-restricted permutations, {calib.variance} variance)"
+            methods.update({t: how for t in calib.terms})
+        self.perm_p_ = gm(perm_p)
+        self.perm_fdr_ = gm(perm_fdr)
+        self.fdr_ = gm(fdr)
+        self.score_ = gm(score)
+        self.fdr_methods_ = methods
+        self.calibration_ = calib
 
     @property
     def fitted_(self) -> pd.DataFrame:
@@ -481,7 +589,8 @@ class FastMix:
         return pd.DataFrame(self.coef_.to_numpy() @ self._X_fit.T, index=self.coef_.index,
                             columns=self._samples, copy=False)
 
-    def _store(self, res: dict, design: Design, genes: list, samples: list, notices: list) -> None:
+    def _store(self, res: dict, design: Design, genes: list, samples: list, notices: list, *,
+               mod: dict | None = None, calib=None) -> None:
         names = list(design.names)
         # the labels are converted to indexes once; every frame gets its own view (so
         # renaming one frame's axis leaves the others alone) without converting again
@@ -504,6 +613,7 @@ class FastMix:
         self.quasi_fdr_ = gm(res["quasi_fdr"])
         self.ols_p_ = gm(res["ols_p"])
         self.ols_fdr_ = gm(res["ols_fdr"])
+        self._store_calls(names, gm, res, mod, calib)
         self.overall_stat_ = pd.Series(res["eta"], index=gene_index.view(), name="overall_stat")
         self.overall_p_ = pd.Series(res["overall_p"], index=gene_index.view(), name="overall_p")
         self.informative_ = pd.Series(res["informative"], index=names, name="informative")
@@ -524,4 +634,6 @@ class FastMix:
             covariance=self.D_, parameters=params,
             informative_terms=[t for t, f in zip(names, res["informative"]) if f],
             kept_genes=self.kept_genes_, sigma2=self.sigma2_, overall_stat=self.overall_stat_,
-            overall_p=self.overall_p_, notices=tuple(notices))
+            overall_p=self.overall_p_, notices=tuple(notices), mod_p=self.mod_p_, mod_fdr=self.mod_fdr_,
+            perm_p=self.perm_p_, perm_fdr=self.perm_fdr_, fdr=self.fdr_, score=self.score_,
+            fdr_methods=self.fdr_methods_, calibration=self.calibration_)

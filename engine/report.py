@@ -154,6 +154,7 @@ def build_run_report(inputs: dict[str, "str | os.PathLike | pd.DataFrame | None"
         design = _get(results, "design_")
         if design is not None and hasattr(design, "samples"):
             summary["samples"] = len(design.samples)
+        summary.update(calibration_summary(model_results))
         notices = _get(results, "notices_")
         if notices:
             summary["notices"] = jsonable(list(notices))
@@ -163,6 +164,27 @@ def build_run_report(inputs: dict[str, "str | os.PathLike | pd.DataFrame | None"
     if timings:
         report["timings_s"] = jsonable(dict(timings))
     return report
+
+
+def calibration_summary(results, fdr: float = 0.05) -> dict:
+    """Per term: the method behind ``fdr``, the calls at ``fdr`` and, for calibrated terms,
+    the calls expected under permuted labels at the same threshold, plus the curves."""
+    methods = getattr(results, "fdr_methods", None)
+    if not methods:
+        return {}
+    calib = getattr(results, "calibration", None)
+    expected = calib.calls(fdr) if calib is not None else {}
+    calls = {}
+    for t in results.terms:
+        entry = {"method": methods.get(t), "observed": results.calls(t, fdr)}
+        if t in expected:
+            entry["expected_under_permutation"] = expected[t]["expected_under_permutation"]
+        calls[t] = entry
+    out: dict[str, Any] = {f"calls_at_fdr_{fdr:g}": calls}
+    if calib is not None:
+        out["calibration"] = {"variance": calib.variance, "permutations": calib.n_permutations,
+                              "seed": calib.seed, "curves": calib.curves}
+    return out
 
 
 def write_report_json(report: dict, path: str | os.PathLike) -> Path:

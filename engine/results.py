@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 COLUMNS = ("gene", "term", "coefficient", "random_effect", "quasi_p", "quasi_fdr",
-           "ols_p", "ols_fdr", "rank")
+           "ols_p", "ols_fdr", "perm_p", "perm_fdr", "fdr", "rank")
 
 COLUMN_DESCRIPTIONS = {
     "gene": "gene identifier (row of the expression matrix)",
@@ -20,7 +20,13 @@ COLUMN_DESCRIPTIONS = {
     "ols_p": "Is this gene's effect different from zero? (classical per-gene OLS t-test, "
              "df = samples - terms)",
     "ols_fdr": "Benjamini-Hochberg adjustment of ols_p within the term",
-    "rank": "rank of the gene within the term by quasi_p (1 = most unusual)",
+    "perm_p": "permutation p-value: how often permuted covariate labels give a statistic at least "
+              "this large, pooled over genes (covariate and cell type x covariate terms only)",
+    "perm_fdr": "Benjamini-Hochberg adjustment of perm_p within the term (SAM-style FDR)",
+    "fdr": "the FDR behind the app's calls and rankings (perm_fdr where calibrated; otherwise "
+           "the parametric moderated quasi-FDR; the run report names the method per term)",
+    "rank": "rank of the gene within the term by fdr, ties broken by the calibrated statistic "
+            "(1 = strongest evidence)",
 }
 
 
@@ -45,6 +51,14 @@ class FastMixResults:
     overall_stat: pd.Series
     overall_p: pd.Series
     notices: tuple[str, ...] = ()
+    mod_p: pd.DataFrame | None = None
+    mod_fdr: pd.DataFrame | None = None
+    perm_p: pd.DataFrame | None = None
+    perm_fdr: pd.DataFrame | None = None
+    fdr: pd.DataFrame | None = None
+    score: pd.DataFrame | None = None
+    fdr_methods: dict = field(default_factory=dict)
+    calibration: object = None
     column_descriptions: dict = field(default_factory=lambda: dict(COLUMN_DESCRIPTIONS))
 
     @property
@@ -52,27 +66,45 @@ class FastMixResults:
         """Gene identifiers in input order."""
         return tuple(self.coef.index)
 
+    def ranking(self, term: str) -> np.ndarray:
+        """Gene positions of ``term`` from strongest to weakest: by ``fdr``, ties broken
+        by the larger ranking score (the calibrated statistic or -log10 p)."""
+        if self.fdr is None:
+            return np.argsort(self.quasi_p[term].to_numpy(), kind="stable")
+        return np.lexsort((-self.score[term].to_numpy(), self.fdr[term].to_numpy()))
+
+    def genes_at(self, positions) -> pd.Index:
+        """Gene identifiers at the given row positions."""
+        return self.coef.index[np.asarray(positions)]
+
+    def calls(self, term: str, fdr: float = 0.05) -> int:
+        """Number of genes of ``term`` called at the app's ``fdr`` threshold."""
+        col = self.fdr if self.fdr is not None else self.quasi_fdr
+        return int((col[term].to_numpy() <= fdr).sum())
+
     def to_frame(self, term: str | None = None) -> pd.DataFrame:
-        """Long tidy table ``gene, term, coefficient, random_effect, quasi_p, quasi_fdr,
-        ols_p, ols_fdr, rank``; sorted by term then rank (1 = smallest quasi_p)."""
+        """Long tidy table (columns ``COLUMNS``), sorted by term then rank (1 = strongest)."""
         terms = list(self.terms) if term is None else [term]
         for t in terms:
             if t not in self.terms:
                 raise KeyError(f"unknown term '{t}' (terms: {', '.join(self.terms)})")
         genes = np.asarray(self.coef.index, dtype=object)
+        m = genes.size
+        nan = np.full(m, np.nan)
         parts = []
         for t in terms:  # loop over terms, vectorised over genes
-            qp = self.quasi_p[t].to_numpy()
-            order = np.argsort(qp, kind="stable")
-            rank = np.empty(qp.size, dtype=np.int64)
-            rank[order] = np.arange(1, qp.size + 1)
+            order = self.ranking(t)
+            rank = np.empty(m, dtype=np.int64)
+            rank[order] = np.arange(1, m + 1)
+            col = lambda f: (f[t].to_numpy() if f is not None else nan)[order]  # noqa: E731
             parts.append(pd.DataFrame({
                 "gene": genes[order], "term": t,
-                "coefficient": self.coef[t].to_numpy()[order],
-                "random_effect": self.random_effects[t].to_numpy()[order],
-                "quasi_p": qp[order], "quasi_fdr": self.quasi_fdr[t].to_numpy()[order],
-                "ols_p": self.ols_p[t].to_numpy()[order],
-                "ols_fdr": self.ols_fdr[t].to_numpy()[order], "rank": rank[order]}))
+                "coefficient": col(self.coef), "random_effect": col(self.random_effects),
+                "quasi_p": col(self.quasi_p), "quasi_fdr": col(self.quasi_fdr),
+                "ols_p": col(self.ols_p), "ols_fdr": col(self.ols_fdr),
+                "perm_p": col(self.perm_p), "perm_fdr": col(self.perm_fdr),
+                "fdr": col(self.fdr if self.fdr is not None else self.quasi_fdr),
+                "rank": rank[order]}))
         out = pd.concat(parts, ignore_index=True)
         return out[list(COLUMNS)]
 
@@ -85,9 +117,10 @@ class FastMixResults:
                  f"detector: {self.parameters.get('detector')}   trim: {self.parameters.get('trim')}",
                  "", "Fixed effects (transcriptome-wide):",
                  self.fixed_effects.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
-                 "", "Genes with quasi_fdr < 0.05 per term:"]
+                 "", "Genes called at FDR <= 0.05 per term (method):"]
         for t in self.terms:
-            lines.append(f"  {t}: {int((self.quasi_fdr[t] < 0.05).sum())}")
+            how = self.fdr_methods.get(t, "quasi-FDR (BH, pooled variance)")
+            lines.append(f"  {t}: {self.calls(t)}   ({how})")
         if self.notices:
             lines += ["", "Notices:"] + [f"  - {n}" for n in self.notices]
         return "\n".join(lines)

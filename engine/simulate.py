@@ -141,3 +141,72 @@ def simulate_sim1(m: int = 5000, n: int = 50, *, seed: int = 1, outlier: bool = 
     sf = pd.DataFrame(shift, index=data.expression.index, columns=names)
     return SimData(expression=expr, proportions=props, covariates=covs, beta=data.beta,
                    random_effects=data.random_effects, shift=sf, deg=sf != 0, D=data.D)
+
+
+def simulate_study(m: int = 5000, n: int = 24, *, seed: int = 0, covariate: str = "binary",
+                   visits: int = 1, rho: float = 0.5, df_prior: float = 4.0, sd_prior: float = 0.25,
+                   planted_fraction: float = 0.0, effect: float = 2.0, planted_cell: int = 0,
+                   concentration: float = 30.0) -> SimData:
+    """A whole-blood-like study with **gene-specific noise** (for calibration checks).
+
+    * Three cell fractions (Neutrophils, Lymphocytes, Monocytes) from a Dirichlet whose
+      fourth part ("other") is left out, so rows sum to about 0.97, not exactly 1
+      (``concentration`` 30 gives a neutrophil SD of about 0.09, as in blood counts);
+    * one covariate ``Group`` (binary, half/half by subject) or ``Score`` (continuous);
+    * ``visits`` samples per subject (``n / visits`` subjects), noise correlated ``rho``
+      within a subject; the covariates table then holds a ``Subject`` column;
+    * residual variances sigma_i^2 ~ scaled inverse chi-square(``df_prior``, ``sd_prior``^2);
+    * every gene has its own cell signatures (cell main terms), no covariate effect,
+      except the planted genes: a ``planted_fraction`` of genes get
+      ``effect`` x sigma_i / SD(fraction x covariate) on one cell x covariate term
+      (random sign), i.e. ``effect`` residual SDs per SD of the interaction column.
+    """
+    if n % visits:
+        raise ValueError("n must be a multiple of visits")
+    rng = np.random.default_rng(seed)
+    ns = n // visits
+    cells = ["Neutrophils", "Lymphocytes", "Monocytes"]
+    subj = np.repeat([f"S{j + 1:02d}" for j in range(ns)], visits)
+    samples = [f"{s}_V{v + 1}" for s, v in zip(subj, np.tile(np.arange(visits), ns))]
+    P = rng.dirichlet(concentration * np.array([0.6, 0.3, 0.07, 0.03]), n)[:, :3]
+    if covariate == "binary":
+        zs = np.r_[np.zeros(ns // 2), np.ones(ns - ns // 2)]
+        rng.shuffle(zs)
+        cname = "Group"
+    elif covariate == "continuous":
+        zs = rng.standard_normal(ns)
+        cname = "Score"
+    else:
+        raise ValueError("covariate must be 'binary' or 'continuous'")
+    z = np.repeat(zs, visits)
+    sigma = np.sqrt(df_prior * sd_prior ** 2 / rng.chisquare(df_prior, m))
+    mu = rng.normal(7.0, 1.5, (m, 1)) + rng.standard_normal((m, 3))
+    Y = mu @ P.T
+    noise = rng.standard_normal((m, n))
+    if visits > 1:
+        u = rng.standard_normal((m, ns))
+        noise = np.sqrt(rho) * np.repeat(u, visits, axis=1) + np.sqrt(1.0 - rho) * noise
+    Y += sigma[:, None] * noise
+    zstd = (z - z.mean()) / z.std(ddof=1)
+    col = P[:, planted_cell] * zstd
+    k = int(round(planted_fraction * m))
+    planted = np.zeros(m, dtype=bool)
+    planted[rng.choice(m, k, replace=False)] = True
+    delta = np.where(rng.random(m) < 0.5, -1.0, 1.0) * effect * sigma / col.std(ddof=1) * planted
+    Y += delta[:, None] * col[None, :]
+    genes = [f"Gene{i + 1}" for i in range(m)]
+    props = pd.DataFrame(P, index=samples, columns=cells)
+    covs = pd.DataFrame({cname: z}, index=samples)
+    if visits > 1:
+        covs["Subject"] = subj
+    design = build_design(props, covs[[cname]])
+    names = list(design.names)
+    shift = np.zeros((m, len(names)))
+    shift[:, names.index(f"{cells[planted_cell]}.{cname}")] = delta
+    frame = lambda a: pd.DataFrame(a, index=genes, columns=names)  # noqa: E731
+    return SimData(expression=pd.DataFrame(Y, index=genes, columns=samples), proportions=props,
+                   covariates=covs, beta=pd.Series(np.zeros(len(names)), index=names, name="beta"),
+                   random_effects=frame(np.zeros((m, len(names)))), shift=frame(shift),
+                   deg=frame(shift != 0), D=pd.DataFrame(np.zeros((len(names), len(names))), index=names,
+                                                          columns=names),
+                   sample_cov=None)

@@ -14,7 +14,8 @@ from engine.report import sha256_file
 from engine.simulate import simulate_sim3
 
 FIXED_COLUMNS = ["term", "estimate", "std_error", "t", "df", "p_value", "p_adj"]
-GENE_COLUMNS = ["gene", "term", "coefficient", "random_effect", "quasi_p", "quasi_fdr", "ols_p", "ols_fdr", "rank"]
+GENE_COLUMNS = ["gene", "term", "coefficient", "random_effect", "quasi_p", "quasi_fdr", "ols_p", "ols_fdr",
+                "perm_p", "perm_fdr", "fdr", "rank"]
 TRICKY = {"Gene1": "SEPT1", "Gene2": "MARCH1", "Gene3": '=HYPERLINK("x")'}
 
 
@@ -23,7 +24,8 @@ def sim3_run(shared_dir, tmp_path_factory):
     ref = shared_dir / "data" / "reference" / "sim3"
     out = tmp_path_factory.mktemp("sim3") / "out"
     args = ["--expression", str(ref / "expr.csv"), "--proportions", str(ref / "cellprop.csv"),
-            "--covariates", str(ref / "covariates.csv"), "--out", str(out)]
+            "--covariates", str(ref / "covariates.csv"), "--out", str(out), "--variance", "pooled",
+            "--permutations", "0"]
     return ref, out, args
 
 
@@ -58,6 +60,9 @@ def test_sim3_matches_r_reference(sim3_run, capsys):
     one = g[g["term"] == "Cell1.Group"].set_index("gene")
     np.testing.assert_allclose(one["quasi_p"], qp.loc[one.index, "Cell1.Group"], rtol=1e-6)
     assert one["rank"].tolist() == list(range(1, 5001))
+    assert np.all(np.diff(one["quasi_p"].to_numpy()) >= 0)  # R-compatible mode ranks by quasi_p
+    np.testing.assert_array_equal(one["fdr"], one["quasi_fdr"])
+    assert one["perm_p"].isna().all() and one["perm_fdr"].isna().all()
 
     rep = json.loads((out / "report.json").read_text())
     sha = {e["role"]: e["sha256"] for e in rep["inputs"]}
@@ -115,7 +120,8 @@ def test_simulated_study_outputs_and_xlsx(study, tmp_path, capsys):
     assert wb.sheetnames[:7] == list(names.values())
     assert {"Fixed effects", "Covariance D", "Parameters", "Run report"} <= set(wb.sheetnames)
     ws = wb[names["Cell2.Group[treated]"]]
-    ranks = [r[7] for r in ws.iter_rows(min_row=2, values_only=True)]
+    header = next(ws.iter_rows(max_row=1, values_only=True))
+    ranks = [r[header.index("rank")] for r in ws.iter_rows(min_row=2, values_only=True)]
     assert ranks == list(range(1, 501))
     cells = {c.value: c for c in ws["A"][1:]}
     assert cells["SEPT1"].data_type == "s" and cells["MARCH1"].number_format == "@"

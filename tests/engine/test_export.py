@@ -57,7 +57,7 @@ def test_excel_workbook(results, tmp_path):
         assert list(rows[0]) == TERM_COLUMNS
         body = pd.DataFrame(rows[1:], columns=TERM_COLUMNS)
         assert body["rank"].tolist() == list(range(1, 301))
-        assert np.all(np.diff(body["quasi_p"].to_numpy(dtype=float)) >= 0)
+        assert np.all(np.diff(body["fdr"].to_numpy(dtype=float)) >= 0)  # ranked by the app's fdr
         expected = term_table(results, term)
         np.testing.assert_array_equal(body["coefficient"].to_numpy(dtype=float), expected["coefficient"].to_numpy())
         np.testing.assert_array_equal(body["quasi_p"].to_numpy(dtype=float), expected["quasi_p"].to_numpy())
@@ -94,7 +94,7 @@ def test_rnk_sorted_unique_finite(results, tmp_path):
     term = "Cell1.Group"
     qp = results.quasi_p.copy()
     qp.loc["SEPT1", term] = 0.0  # p of exactly 0 must still give a finite score
-    res = dataclasses.replace(results, quasi_p=qp)
+    res = dataclasses.replace(results, quasi_p=qp, score=None, fdr=None)  # results without a calibrated score
     paths = write_rnk(res, tmp_path)
     path = tmp_path / f"{term}.rnk"
     assert path in paths
@@ -108,6 +108,10 @@ def test_rnk_sorted_unique_finite(results, tmp_path):
     expected = np.sign(res.coef.loc[g, term]) * -np.log10(res.quasi_p.loc[g, term])
     assert s[g] == pytest.approx(expected, rel=1e-9)
     assert rnk_scores(res, term).index[0] == ("SEPT1" if sign > 0 else rnk["gene"].iloc[0])
+    # with the calibrated statistic: sign(coefficient) x |T|, in the app's ranking order
+    cal = rnk_scores(results, term)
+    exp = (np.sign(results.coef[term]) * results.score[term]).sort_values(ascending=False, kind="mergesort")
+    np.testing.assert_allclose(cal.loc[exp.index].to_numpy(), exp.to_numpy())
 
 
 def test_gene_lists(results, tmp_path):
@@ -126,11 +130,11 @@ def test_gene_lists(results, tmp_path):
 
 def test_gmt_significant_sets(results, tmp_path):
     term = "Cell1.Group"
-    levels = np.unique(results.quasi_fdr[term].to_numpy())
+    levels = np.unique(results.fdr[term].to_numpy())
     fdr = float(np.nextafter(levels[min(2, levels.size - 1)], 2.0))  # selects the genes of 3 smallest FDRs
     path = write_gmt(results, tmp_path / "sets.gmt", fdr=fdr)
     sets = read_gmt(path)
-    sig = results.quasi_fdr[term] < fdr
+    sig = results.fdr[term] < fdr
     up = {safe_cell(g) for g in results.coef.index[sig & (results.random_effects[term] > 0)]}
     down = {safe_cell(g) for g in results.coef.index[sig & (results.random_effects[term] < 0)]}
     assert up or down
