@@ -32,7 +32,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 _FILE_BAD = re.compile(r"[^A-Za-z0-9._+-]+")
 TERM_COLUMNS = ["gene", "coefficient", "random_effect", "quasi_p", "quasi_fdr", "ols_p", "ols_fdr",
-                "perm_p", "perm_fdr", "fdr", "rank"]
+                "perm_p", "perm_fdr", "attribution", "fdr", "rank"]
 
 
 def safe_cell(value: Any) -> Any:

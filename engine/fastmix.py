@@ -387,6 +387,9 @@ class FastMix:
     permutations : number B of design-restricted permutations that calibrate the
         covariate and cell x covariate terms (0 = none; ``fdr`` then falls back to the
         parametric moderated/pooled quasi-FDR).
+    calibration : "attribution" (default: permutation-calibrated association with each
+        covariate, attributed to one term by likelihood) or "eblup" (each term's whitened
+        EBLUP calibrated alone; calls correlated terms too, kept for comparison).
     random_state : seed of the permutations (the fit itself is deterministic).
 
     Fitted attributes
@@ -402,7 +405,7 @@ class FastMix:
                  include_covariate_main: bool = True, bias: int = 2,
                  lambda_override: float | None = None, df_method: str = "r",
                  variance: str = "moderated", permutations: int = 200,
-                 random_state: int = 0) -> None:
+                 calibration: str = "attribution", random_state: int = 0) -> None:
         self.trim = trim
         self.independent = independent
         self.detector = detector
@@ -412,6 +415,7 @@ class FastMix:
         self.df_method = df_method
         self.variance = variance
         self.permutations = permutations
+        self.calibration = calibration
         self.random_state = random_state
 
     def get_params(self) -> dict:
@@ -419,7 +423,7 @@ class FastMix:
         return {k: getattr(self, k) for k in ("trim", "independent", "detector",
                                               "include_covariate_main", "bias",
                                               "lambda_override", "df_method", "variance",
-                                              "permutations", "random_state")}
+                                              "permutations", "calibration", "random_state")}
 
     def __repr__(self) -> str:
         return "FastMix(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
@@ -539,6 +543,7 @@ class FastMix:
             from .permute import PermutationScheme
 
             calib = calibrate(Y, design.P, design.Z, (mod or res)["D_refit"], design.names,
+                              statistic=self.calibration,
                               include_covariate_main=design.include_covariate_main, W=W,
                               scheme=PermutationScheme(sj, st), n_permutations=int(self.permutations),
                               seed=int(self.random_state), variance=self.variance,
@@ -560,6 +565,7 @@ class FastMix:
         self.gene_scale_ = mod["scale"] if mod is not None else None
         perm_p = np.full((m, L), np.nan)
         perm_fdr = np.full((m, L), np.nan)
+        attribution = np.full((m, L), np.nan)
         fdr = np.array(base_fdr, copy=True)
         with np.errstate(divide="ignore"):
             score = -np.log10(np.maximum(base_p, 1e-300))
@@ -568,13 +574,16 @@ class FastMix:
             cols = [names.index(t) for t in calib.terms]
             perm_p[:, cols] = calib.perm_p.to_numpy()
             perm_fdr[:, cols] = calib.perm_fdr.to_numpy()
-            fdr[:, cols] = perm_fdr[:, cols]
-            # within a term, rank by the calibrated statistic |T| (ties of perm_p broken by it)
-            score[:, cols] = np.abs(calib.statistic.to_numpy())
-            how = f"permutation FDR ({calib.n_permutations} design-restricted permutations, {calib.variance} variance)"
+            attribution[:, cols] = calib.attribution.to_numpy()
+            fdr[:, cols] = calib.fdr.to_numpy()
+            score[:, cols] = calib.statistic.to_numpy()  # ranks ties of fdr
+            how = (f"permutation FDR of the association ({calib.n_permutations} design-restricted permutations, "
+                   f"{calib.variance} variance) plus attribution error" if self.calibration == "attribution" else
+                   f"permutation FDR of the whitened EBLUP ({calib.n_permutations} permutations, {calib.variance} variance)")
             methods.update({t: how for t in calib.terms})
         self.perm_p_ = gm(perm_p)
         self.perm_fdr_ = gm(perm_fdr)
+        self.attribution_ = gm(attribution)
         self.fdr_ = gm(fdr)
         self.score_ = gm(score)
         self.fdr_methods_ = methods
@@ -636,4 +645,5 @@ class FastMix:
             kept_genes=self.kept_genes_, sigma2=self.sigma2_, overall_stat=self.overall_stat_,
             overall_p=self.overall_p_, notices=tuple(notices), mod_p=self.mod_p_, mod_fdr=self.mod_fdr_,
             perm_p=self.perm_p_, perm_fdr=self.perm_fdr_, fdr=self.fdr_, score=self.score_,
+            attribution=self.attribution_,
             fdr_methods=self.fdr_methods_, calibration=self.calibration_)

@@ -178,13 +178,32 @@ def calibration_summary(results, fdr: float = 0.05) -> dict:
     for t in results.terms:
         entry = {"method": methods.get(t), "observed": results.calls(t, fdr)}
         if t in expected:
-            entry["expected_under_permutation"] = expected[t]["expected_under_permutation"]
+            entry.update({k: v for k, v in expected[t].items() if k != "observed"})
         calls[t] = entry
     out: dict[str, Any] = {f"calls_at_fdr_{fdr:g}": calls}
     if calib is not None:
         out["calibration"] = {"variance": calib.variance, "permutations": calib.n_permutations,
                               "seed": calib.seed, "curves": calib.curves}
     return out
+
+
+def calibration_sentence(term: str, entry: dict, fdr: float = 0.05) -> str:
+    """One plain sentence on whether a term's calls stand above noise."""
+    k = int(entry.get("observed", 0))
+    e = entry.get("expected_under_permutation")
+    if e is None:
+        return f"{term}: {k} genes at FDR ≤ {fdr:g} ({entry.get('method') or 'not calibrated by permutations'})."
+    if k == 0:
+        return (f"{term}: no gene reaches FDR ≤ {fdr:g}; nothing stands above what permuted labels give.")
+    mis = float(entry.get("expected_misattributed", 0.0))
+    verdict = ("the calls stand well above noise" if e <= 0.1 * k else
+               "the calls stand above noise, but expect some false ones" if e <= 0.3 * k else
+               "the calls barely stand above noise: treat them with caution")
+    text = (f"{term}: {k} genes at FDR ≤ {fdr:g}; permuted labels give {e:.1f} genes as strongly associated "
+            f"on average: {verdict}.")
+    if mis >= 0.5:
+        text += f" About {mis:.0f} of the calls may act through another cell type."
+    return text
 
 
 def write_report_json(report: dict, path: str | os.PathLike) -> Path:
@@ -214,11 +233,48 @@ def _html_value(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _curve_svg(curve: dict, width: int = 260, height: int = 180) -> str:
+    """Inline SVG of a calibration curve on log-log axes: observed k (red) and permuted-label
+    expectation (grey, dashed); an expectation of 0 is drawn at 0.01."""
+    import math
+
+    k = [float(v) for v in curve.get("rank", [])]
+    e = [max(float(v), 0.01) for v in curve.get("expected_null_at_or_above", [])]
+    if not k:
+        return ""
+    lo, hi = math.log10(0.01), math.log10(max(max(k), max(e)) * 1.2)
+    sx = lambda v: 30 + (math.log10(v) - 0) / max(math.log10(max(k) * 1.2), 1e-9) * (width - 40)  # noqa: E731
+    sy = lambda v: height - 20 - (math.log10(v) - lo) / (hi - lo) * (height - 30)  # noqa: E731
+    line = lambda xs, ys: " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys))  # noqa: E731
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
+            f'<rect width="100%" height="100%" fill="white" stroke="#bbb"/>'
+            f'<polyline fill="none" stroke="#c82828" stroke-width="2" points="{line(k, k)}"/>'
+            f'<polyline fill="none" stroke="#444" stroke-width="2" stroke-dasharray="5,3" points="{line(k, e)}"/>'
+            f'<text x="32" y="14" font-size="11" fill="#c82828">observed calls</text>'
+            f'<text x="32" y="28" font-size="11" fill="#444">permuted labels (noise)</text>'
+            f'<text x="{width // 2}" y="{height - 4}" font-size="10" text-anchor="middle">k strongest genes (log)</text>'
+            "</svg>")
+
+
+def _calls_section(report: dict) -> str:
+    results = report.get("results") or {}
+    key = next((k for k in results if str(k).startswith("calls_at_fdr_")), None)
+    if key is None:
+        return ""
+    fdr = float(key.rsplit("_", 1)[-1])
+    curves = (results.get("calibration") or {}).get("curves", {})
+    items = []
+    for term, entry in results[key].items():
+        svg = _curve_svg(curves[term]) if term in curves else ""
+        items.append(f"<div class=\"term\"><p>{html.escape(calibration_sentence(term, entry, fdr))}</p>{svg}</div>")
+    return "<h2>Calls per term</h2>" + "".join(items)
+
+
 def write_report_html(report: dict, path: str | os.PathLike) -> Path:
-    """Self-contained HTML page (inline CSS, every value escaped)."""
+    """Self-contained HTML page (inline CSS and SVG, every value escaped)."""
     report = jsonable(report)
     title = f"{APP_NAME} run report"
-    sections = "".join(f"<h2>{html.escape(str(k).replace('_', ' ').capitalize())}</h2>{_html_value(v)}"
+    sections = _calls_section(report) + "".join(f"<h2>{html.escape(str(k).replace('_', ' ').capitalize())}</h2>{_html_value(v)}"
                        for k, v in report.items())
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

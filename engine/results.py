@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 COLUMNS = ("gene", "term", "coefficient", "random_effect", "quasi_p", "quasi_fdr",
-           "ols_p", "ols_fdr", "perm_p", "perm_fdr", "fdr", "rank")
+           "ols_p", "ols_fdr", "perm_p", "perm_fdr", "attribution", "fdr", "rank")
 
 COLUMN_DESCRIPTIONS = {
     "gene": "gene identifier (row of the expression matrix)",
@@ -20,11 +20,14 @@ COLUMN_DESCRIPTIONS = {
     "ols_p": "Is this gene's effect different from zero? (classical per-gene OLS t-test, "
              "df = samples - terms)",
     "ols_fdr": "Benjamini-Hochberg adjustment of ols_p within the term",
-    "perm_p": "permutation p-value: how often permuted covariate labels give a statistic at least "
-              "this large, pooled over genes (covariate and cell type x covariate terms only)",
-    "perm_fdr": "Benjamini-Hochberg adjustment of perm_p within the term (SAM-style FDR)",
-    "fdr": "the FDR behind the app's calls and rankings (perm_fdr where calibrated; otherwise "
-           "the parametric moderated quasi-FDR; the run report names the method per term)",
+    "perm_p": "Does the gene respond to this term's covariate at all? Permutation p-value: how often "
+              "permuted labels (subjects kept together) give an association at least this strong, pooled "
+              "over genes; the same for the covariate's main and cell type terms",
+    "perm_fdr": "Benjamini-Hochberg adjustment of perm_p (SAM-style FDR of the association)",
+    "attribution": "probability that the gene's association with the covariate acts through this term "
+                   "(one cell type, or all alike for the main term)",
+    "fdr": "the FDR behind the app's calls and rankings: perm_fdr + (1 - attribution) for covariate "
+           "terms; the moderated quasi-FDR for cell type terms (the run report names the method)",
     "rank": "rank of the gene within the term by fdr, ties broken by the calibrated statistic "
             "(1 = strongest evidence)",
 }
@@ -57,6 +60,7 @@ class FastMixResults:
     perm_fdr: pd.DataFrame | None = None
     fdr: pd.DataFrame | None = None
     score: pd.DataFrame | None = None
+    attribution: pd.DataFrame | None = None
     fdr_methods: dict = field(default_factory=dict)
     calibration: object = None
     column_descriptions: dict = field(default_factory=lambda: dict(COLUMN_DESCRIPTIONS))
@@ -103,6 +107,7 @@ class FastMixResults:
                 "quasi_p": col(self.quasi_p), "quasi_fdr": col(self.quasi_fdr),
                 "ols_p": col(self.ols_p), "ols_fdr": col(self.ols_fdr),
                 "perm_p": col(self.perm_p), "perm_fdr": col(self.perm_fdr),
+                "attribution": col(self.attribution),
                 "fdr": col(self.fdr if self.fdr is not None else self.quasi_fdr),
                 "rank": rank[order]}))
         out = pd.concat(parts, ignore_index=True)

@@ -112,7 +112,7 @@ class SelfTest:
                        f"{term}: only {precisions[term]:.0%} of the top 100 genes are planted DEGs")
         gene_results = pd.read_csv(self.out / "gene_results.csv", dtype={"gene": str}, keep_default_na=False)
         expected_cols = ["gene", "term", "coefficient", "random_effect", "quasi_p", "quasi_fdr", "ols_p",
-                         "ols_fdr", "perm_p", "perm_fdr", "fdr", "rank"]
+                         "ols_fdr", "perm_p", "perm_fdr", "attribution", "fdr", "rank"]
         self.check(list(gene_results.columns) == expected_cols,
                    f"gene_results.csv columns {list(gene_results.columns)}")
         self.facts["top100_precision"] = {t: round(p, 2) for t, p in precisions.items()}

@@ -22,7 +22,8 @@ from gui.study_checks import DesignIssue, check_design, design_error_issue, enco
 from gui.study_tab import StudyInputs, collect_study
 
 DEFAULT_OPTIONS = {"trim": 0.5, "independent": False, "detector": "gmm", "include_covariate_main": True,
-                   "weighting": "none", "seed": 0}
+                   "weighting": "none", "seed": 0, "variance": "moderated", "permutations": 200}
+VARIANCES = (("moderated", "Gene-specific, moderated (default)"), ("pooled", "One for all genes (R-compatible)"))
 WEIGHTINGS = (("none", "None (all samples alike)"), ("weights", "Known weights (sheet column)"),
               ("subject", "Repeated measures by subject"))
 DETECTORS = (("gmm", "Mixture model (R package default)"), ("shapiro", "Shapiro–Wilk (paper)"))
@@ -47,7 +48,8 @@ def run_fit(inputs: FitInputs, *, progress=None):
 
     o = inputs.options
     fm = FastMix(trim=float(o["trim"]), independent=bool(o["independent"]), detector=o["detector"],
-                 include_covariate_main=bool(o["include_covariate_main"]), random_state=int(o["seed"]))
+                 include_covariate_main=bool(o["include_covariate_main"]), random_state=int(o["seed"]),
+                 variance=o.get("variance", "moderated"), permutations=int(o.get("permutations", 200)))
     return fm.fit(inputs.expression, inputs.proportions, inputs.covariates, reference=inputs.reference or None,
                   weights=inputs.weights, subject=inputs.subject, progress=progress)
 
@@ -150,12 +152,23 @@ class AnalysisTab(QWidget):
         self.weight_combo.setToolTip("Known weights: give some samples more say (column with role 'Weight'). "
                                      "Repeated measures: samples of the same subject (role 'Subject ID') are "
                                      "treated as correlated.")
+        self.variance_combo = QComboBox()
+        for value, label in VARIANCES:
+            self.variance_combo.addItem(label, value)
+        self.variance_combo.setToolTip("Moderated: each gene's own noise level (shrunk toward the typical one) is "
+                                       "taken into account, so noisy genes are not called; calibrated on real data. "
+                                       "One for all genes: the R package's numbers.")
+        self.perm_spin = QSpinBox()
+        self.perm_spin.setRange(0, 10000)
+        self.perm_spin.setSingleStep(50)
+        self.perm_spin.setToolTip("Permutations of the covariate labels (subjects kept together) that measure how "
+                                  "many calls noise alone makes; 200 takes a few seconds. 0 = off.")
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setToolTip("Random seed: the same seed gives the same results.")
-        for w in (self.trim_spin, self.seed_spin):
+        self.seed_spin.setToolTip("Seed of the permutations: the same seed gives the same results.")
+        for w in (self.trim_spin, self.seed_spin, self.perm_spin):
             w.valueChanged.connect(self._on_choice_changed)
-        for w in (self.random_combo, self.detector_combo, self.weight_combo):
+        for w in (self.random_combo, self.detector_combo, self.weight_combo, self.variance_combo):
             w.currentIndexChanged.connect(self._on_choice_changed)
         self.main_box.toggled.connect(self._on_choice_changed)
         opt_box = QGroupBox("2. Options")
@@ -165,6 +178,10 @@ class AnalysisTab(QWidget):
         form.addRow("Informative-term detector", self.detector_combo)
         form.addRow("", self.main_box)
         form.addRow("Sample weighting", self.weight_combo)
+        form.addRow("Gene variances", self.variance_combo)
+        form.addRow("", QLabel("Moderated: a gene's noise level is its own, so noisy genes are not called."))
+        form.addRow("Permutations", self.perm_spin)
+        form.addRow("", QLabel("200 permuted-label fits measure how many calls noise makes (0 = off)."))
         form.addRow("Seed", self.seed_spin)
 
         # checks + run ----------------------------------------------------------------------
@@ -208,7 +225,8 @@ class AnalysisTab(QWidget):
     def options(self) -> dict:
         return {"trim": round(float(self.trim_spin.value()), 4), "independent": bool(self.random_combo.currentData()),
                 "detector": self.detector_combo.currentData(), "include_covariate_main": self.main_box.isChecked(),
-                "weighting": self.weight_combo.currentData(), "seed": int(self.seed_spin.value())}
+                "weighting": self.weight_combo.currentData(), "seed": int(self.seed_spin.value()),
+                "variance": self.variance_combo.currentData(), "permutations": int(self.perm_spin.value())}
 
     def _covariate_columns(self) -> list[str]:
         if self._study is None or self._study.sheet is None:
@@ -242,6 +260,8 @@ class AnalysisTab(QWidget):
             self.main_box.setChecked(bool(opts["include_covariate_main"]))
             self.weight_combo.setCurrentIndex(max(0, self.weight_combo.findData(opts["weighting"])))
             self.seed_spin.setValue(int(opts["seed"]))
+            self.variance_combo.setCurrentIndex(max(0, self.variance_combo.findData(opts["variance"])))
+            self.perm_spin.setValue(int(opts["permutations"]))
             self._fill_terms(analysis.get("terms"))
         finally:
             self._building = False

@@ -110,6 +110,18 @@ def save_screenshot(widget: QWidget, path: str | os.PathLike) -> Path:
     return path
 
 
+def volcano_evidence(results, term: str, frame: pd.DataFrame) -> dict:
+    """The y values behind the app's calls for ``frame``'s rows, and their axis label."""
+    score = getattr(results, "score", None)
+    if score is None:
+        return {}
+    perm = getattr(results, "perm_p", None)
+    calibrated = perm is not None and bool(np.isfinite(perm[term].to_numpy(dtype=float)).any())
+    label = "association x attribution (calibrated)" if calibrated else "-log10 p"
+    return {"evidence": score[term].reindex(frame["gene"].to_numpy()).to_numpy(dtype=float),
+            "evidence_label": label}
+
+
 class ResultsTab(QWidget):
     """The Results workspace. Public hooks for the shell and tests: :meth:`set_results`,
     :meth:`select_term`, :meth:`select_gene`, :meth:`export_to`, :meth:`run_enrichment`."""
@@ -140,7 +152,7 @@ class ResultsTab(QWidget):
         self.status = QLabel("No results yet: run FastMix on the Analysis tab.", objectName="resultsStatus")
         self.term_tree = QTreeWidget(objectName="termTree")
         self.term_tree.setHeaderLabels(["Term", "Hits"])
-        self.term_tree.headerItem().setToolTip(1, "Genes with quasi-FDR ≤ the FDR threshold")
+        self.term_tree.headerItem().setToolTip(1, "Genes with FDR ≤ the threshold (calibrated FDR; see the run report)")
         self.term_tree.setMinimumWidth(200)
         self.term_tree.header().setStretchLastSection(False)
         self.term_tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -151,7 +163,7 @@ class ResultsTab(QWidget):
         self.gene_search.setClearButtonEnabled(True)
         self.fdr_spin = QDoubleSpinBox(objectName="fdrSpin", decimals=3, minimum=0.001, maximum=1.0,
                                        singleStep=0.01, value=0.05)
-        self.fdr_spin.setToolTip("Quasi-FDR threshold: colours the volcano, feeds gene sets and enrichment")
+        self.fdr_spin.setToolTip("FDR threshold (calibrated FDR): colours the volcano, feeds gene sets and enrichment")
         self.significant_only = QCheckBox("Only FDR ≤ threshold", objectName="significantOnly")
         self.direction_combo = QComboBox(objectName="directionCombo")
         for label, value in (("Up and down", "both"), ("Up", "up"), ("Down", "down")):
@@ -199,7 +211,11 @@ class ResultsTab(QWidget):
         self.summary_text = QPlainTextEdit(objectName="summaryText", readOnly=True)
         self.summary_text.setFont(QFont("monospace"))
         self.plots = QTabWidget(objectName="resultsPlots")
+        from gui.plots.calibration import CalibrationWidget
+
+        self.calibration = CalibrationWidget()
         self.plots.addTab(self.volcano, "Volcano")
+        self.plots.addTab(self.calibration, "Calibration")
         self.plots.addTab(self.gene_view, "Gene")
         self.plots.addTab(self.fixed_table, "Fixed effects")
         self.plots.addTab(self.heatmap, "Covariance D")
@@ -303,8 +319,7 @@ class ResultsTab(QWidget):
             group.setFlags(Qt.ItemFlag.ItemIsEnabled)
             group.setExpanded(True)
             for t in terms:
-                hits = int((results.quasi_fdr[t].to_numpy(dtype=float, na_value=np.nan) <= fdr).sum()) \
-                    if hasattr(results, "quasi_fdr") else 0
+                hits = results.calls(t, fdr) if hasattr(results, "calls") else 0
                 item = QTreeWidgetItem(group, [t, str(hits)])
                 item.setData(0, TERM_ROLE, t)
                 if t in informative:
@@ -376,7 +391,21 @@ class ResultsTab(QWidget):
                                 if "rank" in frame.columns else 0, Qt.SortOrder.AscendingOrder)
         self.table.resizeColumnsToContents()
         self._update_volcano()
+        self._update_calibration()
         self._update_rows_label()
+
+    def _update_calibration(self) -> None:
+        from engine.report import calibration_sentence, calibration_summary
+
+        term = self.current_term()
+        if term is None or self.results is None:
+            return
+        fdr = self.fdr_spin.value()
+        summary = calibration_summary(self.results, fdr)
+        entry = summary.get(f"calls_at_fdr_{fdr:g}", {}).get(term)
+        calib = getattr(self.results, "calibration", None)
+        curve = calib.curves.get(term) if calib is not None else None
+        self.calibration.set_curve(curve, calibration_sentence(term, entry, fdr) if entry else "")
 
     def _fixed_effect(self, term: str) -> float | None:
         fe = self.results.fixed_effects
@@ -390,12 +419,14 @@ class ResultsTab(QWidget):
         term = self.current_term()
         if term is None:
             return
-        self.volcano.set_data(self.term_frame(term), fdr=self.fdr_spin.value(), term=term,
-                              fixed_effect=self._fixed_effect(term))
+        frame = self.term_frame(term)
+        self.volcano.set_data(frame, fdr=self.fdr_spin.value(), term=term, fixed_effect=self._fixed_effect(term),
+                              **volcano_evidence(self.results, term, frame))
         self.volcano.highlight(self.selected_gene())
 
     def _on_fdr_changed(self, _value: float) -> None:
         self._update_volcano()
+        self._update_calibration()
         if self.results is not None:
             fdr = self.fdr_spin.value()
             for i in range(self.term_tree.topLevelItemCount()):
@@ -403,8 +434,7 @@ class ResultsTab(QWidget):
                 for j in range(group.childCount()):
                     it = group.child(j)
                     t = it.data(0, TERM_ROLE)
-                    it.setText(1, str(int((self.results.quasi_fdr[t].to_numpy(dtype=float, na_value=np.nan)
-                                           <= fdr).sum())))
+                    it.setText(1, str(self.results.calls(t, fdr)))
         self._apply_filters()
 
     def _apply_filters(self, *_args) -> None:
@@ -501,7 +531,7 @@ class ResultsTab(QWidget):
         self.enrich_model.set_frame(frame)
         self.enrich_table.resizeColumnsToContents()
         self.enrich_status.setText(
-            f"{self.current_term()}: {len(genes)} genes with quasi-FDR ≤ {self.fdr_spin.value():g} "
+            f"{self.current_term()}: {len(genes)} genes with FDR ≤ {self.fdr_spin.value():g} "
             f"({self.direction_combo.currentText().lower()}) tested against {len(frame)} sets of "
             f"{Path(gmt_path).name}; background = {len(background)} genes.")
         return frame
@@ -542,6 +572,7 @@ class ResultsTab(QWidget):
         try:
             for term in self.terms():
                 volcano.set_data(self.term_frame(term), fdr=self.fdr_spin.value(), term=term,
+                                 **volcano_evidence(self.results, term, self.term_frame(term)),
                                  fixed_effect=self._fixed_effect(term))
                 if term == current:
                     volcano.highlight(self.selected_gene())

@@ -162,13 +162,13 @@ def run_pipeline(window, folder: str | os.PathLike, *, demo_folder: str | os.Pat
     results = window.tab_widgets["Results"]
     res = fits[0].results_
     fdr = results.fdr_spin.value()
-    hits = {t: int((res.quasi_fdr[t] <= fdr).sum()) for t in res.terms}
+    hits = {t: res.calls(t, fdr) for t in res.terms}
     informative = [t for t in res.terms if "." in t and t in set(getattr(res, "informative_terms", []) or [])]
     term = max(informative or [t for t in res.terms if "." in t] or list(res.terms), key=lambda t: hits[t])
     window.tabs.setCurrentWidget(results)
     results.select_term(term)
     results.plots.setCurrentWidget(results.volcano)
-    results.select_gene(str(res.quasi_p[term].idxmin()))
+    results.select_gene(str(res.genes_at(res.ranking(term)[:1])[0]))
     written.append(_grab(window, "Results", folder))
     written.append(batch)
     return written

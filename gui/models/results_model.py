@@ -14,12 +14,13 @@ from gui.models.table_model import DataFrameModel
 _Index = QModelIndex | QPersistentModelIndex
 
 #: Columns shown for one term, in order (``term`` is implied by the selected term).
-RESULT_COLUMNS = ("gene", "coefficient", "random_effect", "quasi_p", "quasi_fdr", "ols_p", "ols_fdr", "rank")
+RESULT_COLUMNS = ("gene", "coefficient", "random_effect", "fdr", "perm_p", "quasi_p", "quasi_fdr", "ols_p",
+                  "ols_fdr", "rank")
 
 #: Header texts shown to the user.
 HEADERS = {
     "gene": "Gene", "coefficient": "Coefficient", "random_effect": "Random effect",
-    "quasi_p": "Quasi-p", "quasi_fdr": "Quasi-FDR", "ols_p": "OLS p", "ols_fdr": "OLS FDR", "rank": "Rank",
+    "fdr": "FDR", "perm_p": "Perm. p", "quasi_p": "Quasi-p", "quasi_fdr": "Quasi-FDR", "ols_p": "OLS p", "ols_fdr": "OLS FDR", "rank": "Rank",
 }
 
 DIRECTIONS = ("both", "up", "down")
@@ -74,7 +75,8 @@ class ResultsTableModel(DataFrameModel):
 
 
 class ResultsFilterProxyModel(QSortFilterProxyModel):
-    """Filters a :class:`ResultsTableModel` by gene text, quasi-FDR threshold and direction; sorts numerically."""
+    """Filters a :class:`ResultsTableModel` by gene text, FDR threshold (the app's ``fdr``) and
+    direction; sorts numerically."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -91,7 +93,7 @@ class ResultsFilterProxyModel(QSortFilterProxyModel):
         self.refilter()
 
     def set_fdr_threshold(self, fdr: float | None) -> None:
-        """Keep genes with quasi-FDR <= ``fdr`` (None = no threshold)."""
+        """Keep genes with FDR <= ``fdr`` (None = no threshold)."""
         self._fdr = None if fdr is None else float(fdr)
         self.refilter()
 
@@ -116,8 +118,9 @@ class ResultsFilterProxyModel(QSortFilterProxyModel):
         if self._text and "gene" in df.columns:
             genes = df["gene"].astype("string").str.lower()
             mask &= genes.str.contains(self._text, regex=False).fillna(False).to_numpy(dtype=bool)
-        if self._fdr is not None and "quasi_fdr" in df.columns:
-            fdr = df["quasi_fdr"].to_numpy(dtype=float, na_value=np.nan)
+        col = "fdr" if "fdr" in df.columns else "quasi_fdr"
+        if self._fdr is not None and col in df.columns:
+            fdr = df[col].to_numpy(dtype=float, na_value=np.nan)
             mask &= np.nan_to_num(fdr, nan=np.inf) <= self._fdr
         if self._direction != "both":
             d = direction_sign(df)

@@ -1,4 +1,5 @@
-"""Volcano plot of one term: coefficient against -log10 quasi-p, FDR threshold line, clickable points."""
+"""Volcano plot of one term: coefficient against the evidence behind the app's calls (or
+-log10 quasi-p), FDR threshold line, clickable points."""
 from __future__ import annotations
 
 import numpy as np
@@ -54,17 +55,21 @@ class VolcanoWidget(pg.PlotWidget):
         self.fdr_level = 0.05
 
     def _tip(self, x: float, y: float, data: object) -> str:
-        return f"{data}\ncoefficient {x:.4g}\n-log10 p {y:.3g}"
+        return f"{data}\ncoefficient {x:.4g}\nevidence {y:.3g}"
 
     def set_data(self, frame: pd.DataFrame | None, *, fdr: float = 0.05, term: str = "",
-                 fixed_effect: float | None = None) -> None:
-        """Plot ``frame`` (columns gene, coefficient, quasi_p, quasi_fdr[, random_effect]).
+                 fixed_effect: float | None = None, evidence: np.ndarray | None = None,
+                 evidence_label: str = "-log10 quasi-p") -> None:
+        """Plot ``frame`` (columns gene, coefficient, quasi_p, quasi_fdr[, fdr, random_effect]).
 
-        Genes with quasi-FDR <= ``fdr`` are coloured red (above the transcriptome-wide effect,
-        i.e. random effect > 0) or blue (below); the vertical line marks ``fixed_effect`` (0 if None).
+        The y axis is ``evidence`` (one value per row, e.g. the app's ranking score) or
+        -log10 quasi-p. Genes with FDR (``fdr`` column, else quasi-FDR) <= ``fdr`` are
+        coloured red (above the transcriptome-wide effect, i.e. random effect > 0) or blue
+        (below); the dashed line marks the weakest call; the vertical line ``fixed_effect``.
         """
+        self.plotItem.setLabel("left", evidence_label if evidence is not None else "-log10 quasi-p")
         self.term, self.fdr_level = term, float(fdr)
-        self.plotItem.setTitle(f"{term} (quasi-FDR ≤ {fdr:g})" if term else None, color="k")
+        self.plotItem.setTitle(f"{term} (FDR ≤ {fdr:g})" if term else None, color="k")
         if frame is None or not len(frame):
             self.genes, self.x, self.y = np.array([], dtype=object), np.array([]), np.array([])
             self.significant = np.array([], dtype=bool)
@@ -76,7 +81,9 @@ class VolcanoWidget(pg.PlotWidget):
         self.x = frame["coefficient"].to_numpy(dtype=float, na_value=np.nan)
         p = frame["quasi_p"].to_numpy(dtype=float, na_value=np.nan)
         q = frame["quasi_fdr"].to_numpy(dtype=float, na_value=np.nan)
-        self.y = neg_log10(p)
+        if "fdr" in frame.columns:  # the app's calls
+            q = frame["fdr"].to_numpy(dtype=float, na_value=np.nan)
+        self.y = neg_log10(p) if evidence is None else np.asarray(evidence, dtype=float)
         self.significant = np.nan_to_num(q, nan=np.inf) <= self.fdr_level
         finite = np.isfinite(self.x) & np.isfinite(self.y)
         brushes = np.empty(len(self.x), dtype=object)
@@ -93,11 +100,11 @@ class VolcanoWidget(pg.PlotWidget):
         self.zero_line.setValue(0.0 if fixed_effect is None or not np.isfinite(fixed_effect) else float(fixed_effect))
         self.scatter.setData(x=self.x[finite], y=self.y[finite], data=self.genes[finite],
                              brush=list(brushes[finite]))
-        cut = p_threshold(p, q, self.fdr_level)
-        if cut is None:
+        sig_y = self.y[self.significant & np.isfinite(self.y)]
+        if sig_y.size == 0:
             self.fdr_line.hide()
         else:
-            self.fdr_line.setValue(float(neg_log10(np.array([cut]))[0]))
+            self.fdr_line.setValue(float(sig_y.min()))
             self.fdr_line.show()
         self.marker.setData([])
         self.plotItem.autoRange()

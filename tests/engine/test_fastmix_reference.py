@@ -108,7 +108,7 @@ def test_results_object(model):
     res = model.results_
     tidy = res.to_frame()
     assert list(tidy.columns) == ["gene", "term", "coefficient", "random_effect", "quasi_p",
-                                  "quasi_fdr", "ols_p", "ols_fdr", "perm_p", "perm_fdr", "fdr", "rank"]
+                                  "quasi_fdr", "ols_p", "ols_fdr", "perm_p", "perm_fdr", "attribution", "fdr", "rank"]
     assert len(tidy) == 5000 * 7
     one = res.to_frame("Cell1.Group")
     assert one["rank"].tolist() == list(range(1, 5001))
