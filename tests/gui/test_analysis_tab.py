@@ -317,3 +317,23 @@ def test_demo_study_end_to_end(qtbot, demo_dir):
     ranked = fit.results_.to_frame(term=term).sort_values("quasi_p")["gene"].to_numpy()
     n_true = int(deg[term].sum())
     assert deg[term].loc[ranked[:n_true]].mean() > 0.5          # base rate is 5 %
+
+
+def test_variance_and_permutation_choices_reach_the_fit(qtbot, tabs, tmp_path):
+    """The user picks R-compatible variances and 30 permutations with seed 5: the fit gets them,
+    the project stores them, and permutations 0 turns calibration off."""
+    study, analysis = tabs
+    _prepare(study, make_study(tmp_path / "s"))
+    assert analysis.variance_combo.currentData() == "moderated" and analysis.perm_spin.value() == 200
+    analysis.variance_combo.setCurrentIndex(analysis.variance_combo.findData("pooled"))
+    analysis.perm_spin.setValue(30)
+    analysis.seed_spin.setValue(5)
+    fit = _run_and_wait(qtbot, analysis)
+    assert (fit.variance, fit.permutations, fit.random_state) == ("pooled", 30, 5)
+    assert analysis.project.section("analysis")["options"]["permutations"] == 30
+    term = next(t for t in fit.results_.terms if "." in t)
+    assert fit.results_.perm_p[term].notna().all() and fit.results_.calibration.n_permutations == 30
+    analysis.perm_spin.setValue(0)
+    fit = _run_and_wait(qtbot, analysis)
+    assert fit.results_.perm_p[term].isna().all()
+    np.testing.assert_array_equal(fit.results_.fdr[term], fit.results_.quasi_fdr[term])  # pooled, no perms

@@ -299,3 +299,27 @@ def test_repaints_do_not_exhaust_none_refcount(qtbot):
         assert sys.getrefcount(True) > 1 << 59 and sys.getrefcount(False) > 1 << 59
     else:
         assert after == before  # immortal None (CPython >= 3.12)
+
+
+def test_calibration_view_compares_calls_with_permuted_labels(tab, fitted):
+    """The Calibration tab shows, for the selected term, the observed curve (k calls) against the
+    permuted-label curve, and a sentence with the same numbers as the run report."""
+    from engine.report import calibration_sentence, calibration_summary
+
+    _, fit = fitted
+    res = fit.results_
+    tab.plots.setCurrentWidget(tab.calibration)
+    for term in ("Cell1.Group", "Group"):
+        tab.select_term(term)
+        curve = res.calibration.curves[term]
+        x, y = tab.calibration.observed.getOriginalDataset()  # data units (the axes are log)
+        np.testing.assert_array_equal(x, curve["rank"])
+        _, e = tab.calibration.expected.getOriginalDataset()
+        np.testing.assert_allclose(e, np.maximum(curve["expected_null_at_or_above"], 0.01))
+        entry = calibration_summary(res, 0.05)["calls_at_fdr_0.05"][term]
+        assert tab.calibration.sentence.text() == calibration_sentence(term, entry, 0.05)
+        assert str(entry["observed"]) in tab.calibration.sentence.text() or entry["observed"] == 0
+    tab.select_term("Cell1")  # a cell-type term is not permuted: no curve, a plain sentence
+    x, _ = tab.calibration.observed.getOriginalDataset()
+    assert x is None or len(x) == 0
+    assert "moderated quasi-FDR" in tab.calibration.sentence.text()
