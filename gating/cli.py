@@ -23,30 +23,11 @@ __all__ = ["main", "load_template"]
 EXIT_OK, EXIT_INPUT = 0, 2
 
 
-def load_template(path: str | os.PathLike, sample_name: str | None = None):
-    """Read a gating template: Gating-ML 2.0 ``.xml``, FlowJo ``.wsp`` or a strategy ``.json``."""
-    from engine.errors import InputError
+def load_template(path: str | os.PathLike, sample_name: str | None = None, *, counting: str | None = None):
+    """Read a gating template recognised by content (see :mod:`gating.templates`)."""
+    from .templates import load_template as _load
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("template file not found", file=str(p))
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".wsp":
-            from .flowjo import read_wsp
-
-            return read_wsp(p, sample_name) if sample_name else read_wsp(p)
-        if suffix == ".json":
-            from .strategy import GatingStrategy
-
-            return GatingStrategy.from_dict(json.loads(p.read_text(encoding="utf-8")))
-        from .gatingml import read_gatingml
-
-        return read_gatingml(p)
-    except StudioError:
-        raise
-    except Exception as exc:  # malformed template of any kind: name the file and the problem
-        raise InputError(f"cannot read gating template ({exc})", file=p.name) from None
+    return _load(path, sample_name, counting=counting)
 
 
 def _atomic_csv(df, path: Path, **kw) -> None:
@@ -64,7 +45,8 @@ def _atomic_csv(df, path: Path, **kw) -> None:
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="main.py gate", description="Gate FCS files with one template (headless).")
     ap.add_argument("fcs", nargs="+", help="FCS / LMD files")
-    ap.add_argument("--template", required=True, help="Gating-ML 2.0 .xml, FlowJo .wsp or strategy .json")
+    ap.add_argument("--template", required=True,
+                    help="Gating-ML 2.0, FlowJo 7-10 workspace (.xml/.wsp) or strategy .json (recognised by content)")
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--dafi", action="store_true", help="refine gates with DAFi cluster-centroid gating")
     ap.add_argument("--seed", type=int, default=0, help="DAFi k-means seed (default 0)")

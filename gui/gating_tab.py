@@ -860,9 +860,10 @@ class GatingTab(QWidget):
         self.compensate.setChecked(True)
 
     def import_gatingml(self, path) -> None:
-        from gating.gatingml import read_gatingml
+        """Replace the gates by a template recognised by content (Gating-ML, FlowJo workspace, JSON)."""
+        from gating.templates import load_template
         self.current_population = None
-        self.commit(read_gatingml(str(path)), f"Import {Path(path).name}")
+        self.commit(load_template(str(path)), f"Import {Path(path).name}")
         self.select_population(None)
 
     def export_gatingml(self, path) -> None:
@@ -873,7 +874,8 @@ class GatingTab(QWidget):
         flt = "Gating-ML (*.xml)"
         try:
             if kind == "import":
-                path, _ = QFileDialog.getOpenFileName(self, "Import Gating-ML", "", flt)
+                path, _ = QFileDialog.getOpenFileName(self, "Import gates", "",
+                                                      "Gating templates (*.xml *.wsp *.json);;All files (*)")
                 if path:
                     self.import_gatingml(path)
             else:
