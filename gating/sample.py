@@ -274,14 +274,19 @@ def _read_dataset(buf: bytes, off: int, path, warns: list[str]):
     else:
         if any(w is None or w <= 0 for w in widths):
             raise FCSError(path, "integer data with missing or '*' $PnB widths is not supported")
-        # whole-byte widths are packed as such; odd widths (e.g. 10-bit) sit in 16/32-bit words
+        if any(w > 64 for w in widths):
+            raise FCSError(path, f"integer width {max(widths)} bits is not supported")
+        # whole-byte widths are packed as such; odd widths (e.g. 10-bit) sit in 16/32-bit words,
+        # unless the DATA segment only holds them as a continuous bit stream (see _packed_bits)
         nbytes_ch = [w // 8 if w % 8 == 0 else (2 if w <= 16 else 4) for w in widths]
-        if any(w % 8 for w in widths):
-            warns.append(f"$PnB widths {sorted(set(w for w in widths if w % 8))} read as whole 16/32-bit words")
         if any(b > 8 for b in nbytes_ch):
             raise FCSError(path, f"integer width {max(widths)} bits is not supported")
     row_bytes = sum(nbytes_ch)
     tot = text.int("TOT")
+    if dtype_kw == "I" and any(w % 8 for w in widths) and _packed_bits(h, tot, widths, row_bytes):
+        return _read_packed(buf, off, h, kw, text, tot, widths, path, warns)
+    if dtype_kw == "I" and any(w % 8 for w in widths):
+        warns.append(f"$PnB widths {sorted(set(w for w in widths if w % 8))} read as whole 16/32-bit words")
 
     # DATA offsets: TEXT (3.x) vs HEADER; choose the pair consistent with $TOT and the file
     hd0, hd1 = h["data"]
@@ -337,6 +342,42 @@ def _read_dataset(buf: bytes, off: int, path, warns: list[str]):
         if masked_ch:
             warns.append(f"high bits above $PnR masked off in {', '.join(masked_ch)}")
     return h, kw, text, events, dtype_kw
+
+
+def _packed_bits(h: dict, tot: int | None, widths: list[int], row_bytes: int) -> bool:
+    """True when the HEADER DATA segment is too short for word-aligned values but fits a bit stream."""
+    d0, d1 = h["data"]
+    if tot is None or tot <= 0 or d1 <= d0:
+        return False
+    nbytes = d1 - d0 + 1
+    packed = -(-tot * sum(widths) // 8)
+    return packed <= nbytes < tot * row_bytes
+
+
+def _read_packed(buf: bytes, off: int, h: dict, kw: dict, text: "_Text", tot: int, widths: list[int], path,
+                 warns: list[str]):
+    """Integer values packed as one continuous LSB-first bit stream (FCS 2.0 ``$PnB`` = 9 etc.).
+
+    Event 0 / parameter 1 is ``byte0 | (byte1 & 1) << 8`` for 9-bit data, whatever ``$BYTEORD`` says
+    (checked against FlowJo's stored counts on the FlowJo tutorial files).
+    """
+    d0 = h["data"][0]
+    row_bits = sum(widths)
+    need = -(-tot * row_bits // 8)
+    start = off + d0
+    if start + need > len(buf):
+        raise FCSError(path, f"DATA segment truncated: {tot} bit-packed events need {need} bytes from offset "
+                             f"{d0}, file has {max(0, len(buf) - start)}")
+    bits = np.unpackbits(np.frombuffer(buf, dtype=np.uint8, count=need, offset=start), bitorder="little")
+    bits = bits[:tot * row_bits].reshape(tot, row_bits)
+    cols, pos = [], 0
+    for w in widths:
+        weights = np.left_shift(np.uint64(1), np.arange(w, dtype=np.uint64))
+        cols.append(bits[:, pos:pos + w].astype(np.uint64) @ weights)
+        pos += w
+    warns.append(f"$PnB {sorted(set(widths))}: values read as an LSB-first bit stream ({need} bytes)")
+    events = np.column_stack(cols).astype(np.float64)
+    return h, kw, text, events, "I"
 
 
 def _decode(buf: bytes, start: int, n: int, nbytes_ch: list[int], order: str, dtype_kw: str):
