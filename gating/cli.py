@@ -1,7 +1,8 @@
 """Headless gating: ``python main.py gate --template T.xml|T.wsp FCS... --out DIR``.
 
 Writes ``DIR/counts.csv`` (tidy ``sample, population, count, parent_count, pct_parent,
-pct_total``) and ``DIR/proportions.csv`` (samples x populations, fractions of the chosen
+pct_total, engine``; ``engine`` = ``exact``, ``flowjo`` (FlowJo-compatible binned counting of
+FlowJo workspaces, ``--counting`` to change) or ``dafi``) and ``DIR/proportions.csv`` (samples x populations, fractions of the chosen
 populations), and with ``--events`` one ``<stem>_events.csv`` per file (0/1 per gate id).
 Files that fail are listed on stderr, the others are still written; exit code 2 if anything
 failed, 0 otherwise.
@@ -55,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--populations", default=None,
                     help="comma-separated populations for proportions.csv (default: leaf populations)")
     ap.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
+    ap.add_argument("--counting", choices=("flowjo", "exact"), default=None,
+                    help="FlowJo workspaces: count on FlowJo's binned display scale (flowjo, default) or exactly")
     ap.add_argument("--wsp-sample", default=None, help="sample whose gates to take from a .wsp (default: first)")
     return ap
 
@@ -66,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = Path(args.out)
     try:
-        strategy = load_template(args.template, args.wsp_sample)
+        strategy = load_template(args.template, args.wsp_sample, counting=args.counting)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -92,7 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     res = gate_batch(args.fcs, strategy, dafi=dafi, processes=args.processes, progress=progress,
                      events_dir=out if args.events else None)
     failed = dict(res.errors)
-    _atomic_csv(res.counts, out / "counts.csv", index=False)
+    counts = res.counts.copy()
+    # which engine gave the counts: "exact" (every event) or "flowjo" (FlowJo-compatible binned counting)
+    counts["engine"] = "dafi" if dafi is not None else strategy.counting
+    _atomic_csv(counts, out / "counts.csv", index=False)
     try:
         props = res.proportions(wanted)
     except StudioError as exc:

@@ -38,8 +38,8 @@ from .gates import BooleanGate, Dimension, EllipsoidGate, Gate, PolygonGate, Ran
 from .gatingml import NS
 from .strategy import GatingStrategy
 from .flowjo9 import Fj9Builder, fj9_compensation, linear_units, sample_scales
-from .transforms import (AsinhTransform, FlowJoBiexTransform, FlowJoLogTransform, LinearTransform,
-                         LogicleTransform, Transform)
+from .transforms import (AsinhTransform, FlowJoBiexTransform, FlowJoDisplayTransform, FlowJoLogTransform,
+                         LinearTransform, LogicleTransform, Transform)
 
 __all__ = ["read_wsp", "list_wsp_samples", "wsp_stored_counts"]
 
@@ -232,7 +232,8 @@ class _Builder:
         def tx(j: int, v: float | None) -> float | None:
             if v is None or xfs[j] is None:
                 return v
-            return float(xfs[j].apply(np.array([v]))[0])
+            t = xfs[j]  # FlowJo 9.7+ display scales: vertices go to (unbinned) display channels
+            return float((t.channels if isinstance(t, FlowJoDisplayTransform) else t.apply)(np.array([v]))[0])
 
         if kind == "RectangleGate":
             mins = [tx(j, None if _attr(d, _G, "min") is None else float(_attr(d, _G, "min"))) for j, d in enumerate(dim_els)]
@@ -360,6 +361,12 @@ def read_wsp(path: str | os.PathLike, sample_name: str | None = None, *, countin
     else:
         transforms_d = _parse_transforms(sample_el, where)
         comp, prefix, suffix = _parse_compensation(sample_el, where)
+        if comp is None and sample_el.find("Transformations") is None:
+            # FlowJo 9.7-9.9 layout: Gating-ML gates, but FlowJo 9 scales and workspace matrices
+            comp, prefix, suffix = fj9_compensation(root, sample_el), "<", ">"
+            scales = sample_scales(root, sample_el, comp.id if comp is not None else None, counting == "flowjo")
+            transforms_d = {k: v for k, v in scales.items()}
+            engine = counting
         b = _Builder(transforms_d, comp, prefix, suffix, where)
         sub = None if node is None else node.find("Subpopulations")
         if sub is not None:
@@ -368,7 +375,7 @@ def read_wsp(path: str | os.PathLike, sample_name: str | None = None, *, countin
         b.resolve_booleans()
         gates = b.gates
         used_xf = {d.transform_ref for g in b.gates for d in g.dimensions if d.transform_ref}
-        transforms = [t for k, t in transforms_d.items() if k in used_xf]
+        transforms = list({t.id: t for t in transforms_d.values() if t.id in used_xf}.values())
     try:
         return GatingStrategy(gates, transforms, [comp] if comp is not None else [], counting=engine)
     except ValueError as e:

@@ -160,3 +160,42 @@ def test_duplicate_names_keep_the_name_and_get_the_path_as_id_and_json_round_tri
     assert sorted(p.rsplit("/", 1)[-1] for p in map(st.path, st.population_ids()) if p.endswith("IFNa+")) == ["IFNa+"] * 3
     for s in (st, read_wsp(fk / "single_ellipse_51_events.wsp"), read_wsp(fk / "test_data_diamond_biex_rect.wsp")):
         assert GatingStrategy.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+
+
+WSP_97 = """<?xml version="1.0" encoding="UTF-8"?>
+<Workspace version="1.61" flowJoVersion="9.7.6" xmlns:gating="http://www.isac-net.org/std/Gating-ML/v2.0/gating"
+ xmlns:data-type="http://www.isac-net.org/std/Gating-ML/v2.0/datatypes">
+ <SampleList><Sample sampleID="7">
+  <Keywords><Keyword name="$FIL" value="s.fcs"/><Keyword name="$P1R" value="10000"/><Keyword name="$P2R" value="1024"/></Keywords>
+  <Parameter name="FL1" range="4096" log="1" lowValue="1" highValue="10000" decades="4" gain="1"/>
+  <Parameter name="FSC" range="1024" log="0" lowValue="0" highValue="1024" decades="0" gain="1"/>
+  <SampleNode name="s.fcs" count="6" sampleID="7"><Subpopulations>
+   <Population name="mid" count="3"><Gate gating:id="g1">
+    <gating:RectangleGate gating:id="g1"><gating:dimension gating:min="10" gating:max="1000">
+     <data-type:fcs-dimension data-type:name="FL1"/></gating:dimension></gating:RectangleGate></Gate></Population>
+  </Subpopulations></SampleNode>
+ </Sample></SampleList></Workspace>
+"""
+
+
+def test_flowjo97_layout_uses_flowjo9_scales(tmp_path):
+    """FlowJo 9.7+: Gating-ML gates in <Subpopulations>, scales from <Parameter> (not "FlowJo 8 and older")."""
+    from gating.sample import Sample
+    from gating.templates import FLOWJO9, detect_template
+    from gating.transforms import FlowJoDisplayTransform
+
+    p = tmp_path / "ws97.xml"
+    p.write_text(WSP_97)
+    assert detect_template(p) == FLOWJO9
+    ev = np.array([[5.0, 1], [9.99, 1], [10.0, 1], [500.0, 1], [999.0, 1], [1001.0, 1]])
+    s = Sample.from_array(ev, ["FL1", "FSC"], name="s")
+    for counting, expected in (("exact", [False, False, True, True, True, False]),
+                               ("flowjo", [False, False, True, True, True, False])):
+        st = read_wsp(p, counting=counting)
+        g = st.gates["mid"]
+        t = st.transforms[g.dimensions[0].transform_ref]
+        assert isinstance(t, FlowJoDisplayTransform) and t.binned == (counting == "flowjo")
+        assert g.mins[0] == pytest.approx(1024.0) and g.maxs[0] == pytest.approx(3072.0)  # 4096 * log10(v)/4
+        res = st.evaluate(s)
+        assert res.engine == counting
+        np.testing.assert_array_equal(res.membership["mid"], expected)

@@ -65,7 +65,13 @@ def test_flowjo9_xml_workspace_gates_through_the_command_line(shared_dir, tmp_pa
     rc = main(["--template", str(base / "A2004Analysis.xml"), "--wsp-sample", "a2004_O1T2pb05i_A2_A02.fcs",
                str(base / "a2004_O1T2pb05i_A2_A02.fcs"), "--out", str(out), "--processes", "1"])
     assert rc == 0
-    counts = pd.read_csv(out / "counts.csv").set_index("population")["count"]
+    table = pd.read_csv(out / "counts.csv")
+    assert set(table["engine"]) == {"flowjo"}  # FlowJo-compatible counting is the default for FlowJo imports
+    counts = table.set_index("population")["count"]
     # FlowJo stored 34,469 (Live) and 2,839 (Live/APC) for this sample
     assert abs(counts["Live"] - 34469) <= max(2, 0.005 * 34469)
     assert abs(counts["Live/APC"] - 2839) <= max(2, 0.005 * 2839)
+    assert abs(counts["Live/APC/pDC/IL-12+"] - 5) <= 2  # names kept exactly, duplicates by path
+    rc = main(["--template", str(base / "A2004Analysis.xml"), "--wsp-sample", "a2004_O1T2pb05i_A2_A02.fcs",
+               "--counting", "exact", str(base / "a2004_O1T2pb05i_A2_A02.fcs"), "--out", str(out), "--processes", "1"])
+    assert rc == 0 and set(pd.read_csv(out / "counts.csv")["engine"]) == {"exact"}
