@@ -2,7 +2,8 @@
 
 Writes ``DIR/counts.csv`` (tidy ``sample, population, count, parent_count, pct_parent,
 pct_total, engine``; ``engine`` = ``exact``, ``flowjo`` (FlowJo-compatible binned counting of
-FlowJo workspaces, ``--counting`` to change) or ``dafi``) and ``DIR/proportions.csv`` (samples x populations, fractions of the chosen
+FlowJo workspaces, ``--counting`` to change) or ``dafi``; with ``--dafi`` also ``dafi``, ``plain``
+and ``dafi_ratio``, and a warning on stderr names every population DAFi shrank below half) and ``DIR/proportions.csv`` (samples x populations, fractions of the chosen
 populations), and with ``--events`` one ``<stem>_events.csv`` per file (0/1 per gate id).
 Files that fail are listed on stderr, the others are still written; exit code 2 if anything
 failed, 0 otherwise.
@@ -106,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         props = None
     if props is not None:
         _atomic_csv(props, out / "proportions.csv")
+    for name, audit in res.audits.items():
+        for w in audit.get("warnings", []):
+            print(f"warning: {name}: {w}", file=sys.stderr)
     if res.audits:
         audit_path = out / "dafi_audit.json"
         audit_path.write_text(json.dumps(res.audits, indent=2, default=str), encoding="utf-8")
