@@ -310,7 +310,12 @@ def test_dafi_refine_overlay(qtbot, tab):
                                                        modes={leaf: "cluster"})
     np.testing.assert_array_equal(refiner.membership_[leaf], ref.membership_[leaf])
     assert tab.plot.overlay.isVisible()
-    assert "DAFi" in tab.status.text()
+    # refined count, plain count and ratio: in the tree and in the status line, for the gate in view
+    dafi_n, plain_n = int(refiner.membership_[leaf].sum()), int(tab.result_.membership[leaf].sum())
+    assert refiner.plain_counts_[leaf] == plain_n
+    text = tab.tree_model.index_of(leaf, 5).data()
+    assert text == f"{dafi_n:,} / {plain_n:,} ({100.0 * dafi_n / plain_n:.0f} %)"
+    assert f"{leaf} {text}" in tab.status.text() and tab.status.text().startswith("DAFi refined / plain")
 
 
 def test_demo_study_opens_with_gates_and_counts(qtbot, tmp_path):
