@@ -1,4 +1,4 @@
-"""FlowJo 10 workspace (``.wsp``) import: gates, channel transforms and compensation of one sample.
+"""FlowJo workspace import (FlowJo 7-10): gates, channel transforms and compensation of one sample.
 
 FlowJo stores gate coordinates in raw (untransformed) data units, but draws and applies
 gates on the display scale of each channel. On import every gate dimension therefore
@@ -14,12 +14,12 @@ bins per axis), whereas this engine tests every event exactly. The FlowKit examp
 ``simple_poly_and_rect_v2_poly50.wsp`` shows it: its polygon holds 50 of the 100 events
 exactly, while FlowJo stored a count of 0.
 
-FlowJo 9 (Mac) XML workspaces are read too: their per-sample ``<Parameter>`` display
-settings give the biex (via the referenced calibration table's decades/width, same
-algorithm as FlowJo 10 biex) or log scale, the workspace ``<CompensationMatrix>`` gives
-the compensation (channels written ``<name>``), and Polygon/PolyRect/Range/Ellipse gates
-are converted like FlowJo 10 gates. "Magnetic" gates are imported as stored for the
-sample; counts agree with FlowJo's within a few events (display binning).
+FlowJo 7/8/9 (Mac) XML workspaces (populations directly under ``<SampleNode>``, FlowJo's own
+gate XML) are read by :mod:`gating.flowjo9`, with FlowJo-compatible binned counting by default
+(``counting="flowjo"``; ``"exact"`` tests exact event values).  The FlowJo 9.7+ layout
+(Gating-ML gates in ``<Subpopulations>`` but FlowJo 9 ``<Parameter>`` scales) goes through the
+FlowJo 10 walker here with FlowJo 9 display scales.  Population names are kept exactly; a name
+used twice in the tree gets its path as the unique id (``Gate.name`` keeps the name).
 """
 from __future__ import annotations
 
