@@ -395,6 +395,8 @@ class FlowJoDisplayTransform(Transform):
     table: tuple[float, ...] = ()
     binned: bool = False
     bin_offset: float = 0.5
+    bound_min: float | None = None
+    bound_max: float | None = None
 
     def channels(self, x: Any) -> np.ndarray:
         """Unbinned display channel of raw values ``x``."""

@@ -187,3 +187,11 @@ def test_flowjo10_notnode_workspace_keeps_names(shared_dir):
     assert isinstance(neg, BooleanGate) and neg.op == "not" and neg.refs == (("trucount beads+", False),)
     assert st.path("Singlets") == "trucount beads-/CD45+, less debris/Singlets"
     assert wsp_stored_counts(ws)["trucount beads-"] == 49984
+
+
+def test_flowjo_display_scales_refuse_gatingml_export_with_a_clear_error(shared_dir, tmp_path):
+    from gating.gatingml import write_gatingml
+
+    st = read_wsp(shared_dir / "data/flowjo-labkey/advanced/advanced-v8.5.3.xml", "931115-D02- Sample 03.fcs")
+    with pytest.raises(ValueError, match="FlowJo display channels"):
+        write_gatingml(st, tmp_path / "x.xml")
