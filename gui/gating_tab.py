@@ -359,6 +359,9 @@ class GatingTab(QWidget):
     def comp_ref(self) -> str | None:
         if not self.compensate.isChecked():
             return None
+        gate_ref = getattr(self, "_axes_comp", None)  # a workspace matrix of the gates shown (FlowJo imports)
+        if gate_ref and gate_ref in self.strategy().compensations:
+            return gate_ref
         comp = self.project.data.get("compensation") or {}
         return comp.get("id", "user") if comp.get("matrix") else _gating()[0]
 
@@ -417,6 +420,7 @@ class GatingTab(QWidget):
             tr.setCurrentIndex(k)
             ch.blockSignals(False)
             tr.blockSignals(False)
+        self._axes_comp = dims[0].compensation_ref
         self.compensate.blockSignals(True)
         self.compensate.setChecked(dims[0].compensation_ref not in (None, "uncompensated"))
         self.compensate.blockSignals(False)
