@@ -20,6 +20,8 @@ from typing import Sequence
 
 from engine.errors import StudioError
 
+from .templates import TemplateError
+
 __all__ = ["main", "load_template"]
 
 EXIT_OK, EXIT_INPUT = 0, 2
@@ -71,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     try:
         strategy = load_template(args.template, args.wsp_sample, counting=args.counting)
-    except StudioError as exc:
+    except (StudioError, TemplateError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     if not strategy.gates:

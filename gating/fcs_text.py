@@ -8,24 +8,20 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any
 
-from engine.errors import InputError
-
-__all__ = ["FCSError", "checked_par"]
+__all__ = ["FCSTextError", "checked_par"]
 
 _LEADING_INT = re.compile(r"\s*([+-]?\d{1,18})")
 
 
-class FCSError(InputError):
-    """An FCS file that cannot be read; the message names the file and the problem."""
+class FCSTextError(ValueError):
+    """A HEADER/TEXT problem; :mod:`gating.sample` turns it into its ``FCSError`` naming the file."""
 
     def __init__(self, path: str | os.PathLike | None, problem: str) -> None:
-        self.path = str(path) if path is not None else None
+        self.path = None if path is None else str(path)
         self.problem = problem
-        super().__init__(problem, file=Path(path).name if path is not None else None)
-
+        super().__init__(problem)
 
 
 def _norm(key: str) -> str:
@@ -94,7 +90,7 @@ class _Text:
 def _header(buf: bytes, offset: int, path) -> dict[str, Any]:
     head = buf[offset:offset + 58]
     if len(head) < 58 or not head.startswith(b"FCS"):
-        raise FCSError(path, "not an FCS file (no 'FCS' HEADER at byte %d)" % offset)
+        raise FCSTextError(path, "not an FCS file (no 'FCS' HEADER at byte %d)" % offset)
     version = head[3:6].decode("ascii", "replace")
     vals = []
     for j in range(6):
@@ -102,7 +98,7 @@ def _header(buf: bytes, offset: int, path) -> dict[str, Any]:
         try:
             vals.append(int(field) if field else 0)
         except ValueError:
-            raise FCSError(path, f"HEADER offset field {j + 1} is not a number: {field!r}") from None
+            raise FCSTextError(path, f"HEADER offset field {j + 1} is not a number: {field!r}") from None
     return dict(version=version, text=(vals[0], vals[1]), data=(vals[2], vals[3]), analysis=(vals[4], vals[5]))
 
 
@@ -137,8 +133,8 @@ def checked_par(text: "_Text", path) -> int:
     """``$PAR``, refused when missing, not positive, or larger than the TEXT segment could describe."""
     npar = text.int("PAR")
     if not npar or npar <= 0:
-        raise FCSError(path, "missing or invalid $PAR keyword")
+        raise FCSTextError(path, "missing or invalid $PAR keyword")
     # every parameter needs at least its $PnB keyword (and FCS 3 its $PnN and $PnR)
     if npar > max(1, len(text.raw)):
-        raise FCSError(path, f"$PAR={npar} but the TEXT segment holds only {len(text.raw)} keywords")
+        raise FCSTextError(path, f"$PAR={npar} but the TEXT segment holds only {len(text.raw)} keywords")
     return npar

@@ -37,7 +37,7 @@ from .compensation import Compensation
 from .gates import BooleanGate, Dimension, EllipsoidGate, Gate, PolygonGate, RangeGate, RectangleGate
 from .gatingml import NS
 from .strategy import GatingStrategy
-from .flowjo9 import Fj9Builder, fj9_compensation, linear_units, sample_scales
+from .flowjo9 import Fj9Builder, WorkspaceError, fj9_compensation, linear_units, sample_scales
 from .transforms import (AsinhTransform, FlowJoBiexTransform, FlowJoDisplayTransform, FlowJoLogTransform,
                          LinearTransform, LogicleTransform, Transform)
 
@@ -348,6 +348,14 @@ def read_wsp(path: str | os.PathLike, sample_name: str | None = None, *, countin
     where = Path(path).name
     sample_el = _pick_sample(root, sample_name, path, event_count)
     node = sample_el.find("SampleNode")
+    try:
+        return _read_sample(root, sample_el, node, where, counting)
+    except WorkspaceError as e:
+        raise InputError(e.message, file=where) from None
+
+
+def _read_sample(root: ET.Element, sample_el: ET.Element, node: ET.Element | None, where: str,
+                 counting: str) -> GatingStrategy:
     engine = "exact"
     if _fj9_layout(node):
         comp = fj9_compensation(root, sample_el)

@@ -24,13 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
-
 from .compensation import Compensation
 from .gates import BooleanGate, Dimension, EllipsoidGate, Gate, PolygonGate, RangeGate
 from .transforms import FlowJoDisplayTransform
 
-__all__ = ["Fj9Builder", "sample_keyword", "sample_scales", "fj9_compensation"]
+__all__ = ["Fj9Builder", "WorkspaceError", "sample_keyword", "sample_scales", "fj9_compensation"]
+
+
+class WorkspaceError(ValueError):
+    """A workspace problem; :func:`gating.flowjo.read_wsp` reports it naming the file."""
+
+    def __init__(self, message: str, file: str | None = None) -> None:
+        self.message, self.file = message, file
+        super().__init__(message)
 
 _SHAPES = ("Polygon", "PolyRect", "Range", "Ellipse", "Rectangle")
 #: FlowJo 7/8/9 ellipses hold fewer events than the ellipse through their four stored points: the
@@ -193,7 +199,7 @@ class Fj9Builder:
             channel, comp_ref = axis[1:-1], self.comp.id
         t = self.scales.get(axis) or self.scales.get(channel)
         if t is None:
-            raise InputError(f"gate axis '{axis}' is not a parameter of the sample", file=self.where)
+            raise WorkspaceError(f"gate axis '{axis}' is not a parameter of the sample", file=self.where)
         self.used_transforms[t.id] = t
         return Dimension(channel, comp_ref, t.id), t
 
@@ -207,7 +213,7 @@ class Fj9Builder:
         name = None if label == gid else label
         shape = next((c for c in holder if c.tag in _SHAPES), None)
         if shape is None:
-            raise InputError(f"population '{label}': unsupported FlowJo gate "
+            raise WorkspaceError(f"population '{label}': unsupported FlowJo gate "
                              f"({', '.join(c.tag for c in holder) or 'empty'})", file=self.where)
         strings = [s.text or "" for s in holder.iter("String")]
         axes = [shape.get("xAxisName") or (strings[0] if strings else ""),
@@ -231,7 +237,7 @@ class Fj9Builder:
         on the lower corner of each display bin (centre moved by half a bin when binned).
         """
         if pts.shape[0] < 4:
-            raise InputError(f"ellipse '{name or gid}' needs 4 vertices", file=self.where)
+            raise WorkspaceError(f"ellipse '{name or gid}' needs 4 vertices", file=self.where)
         center = pts[:4].mean(axis=0) + (0.5 if binned else 0.0)
         a, b = (pts[1] - pts[0]) / 2.0, (pts[3] - pts[2]) / 2.0
         m = np.column_stack([a, b]) * ELLIPSE_SCALE  # x = center + m @ (cos t, sin t)
@@ -263,7 +269,7 @@ class Fj9Builder:
             else:
                 holder = pop.find("PolygonGate")
                 if holder is None:
-                    raise InputError(f"population '{path}' has no gate", file=self.where)
+                    raise WorkspaceError(f"population '{path}' has no gate", file=self.where)
                 self.gates.append(self.shape_gate(holder, gid, parent_id, name))
             self.walk(pop, gid, path)
 
@@ -282,7 +288,7 @@ class Fj9Builder:
         tail = [p for p in self.path_to_id if p.rsplit("/", 1)[-1] == ref.rsplit("/", 1)[-1]]
         if len(tail) == 1:
             return self.path_to_id[tail[0]]
-        raise InputError(f"Boolean population '{who}' refers to unknown population '{ref}'", file=self.where)
+        raise WorkspaceError(f"Boolean population '{who}' refers to unknown population '{ref}'", file=self.where)
 
     def resolve_booleans(self) -> None:
         """Turn every Boolean specification into BooleanGates (helper gates for nested terms)."""
@@ -292,14 +298,14 @@ class Fj9Builder:
             try:
                 tree = _parse_spec(spec)
             except (ValueError, IndexError) as e:
-                raise InputError(f"Boolean population '{name}': cannot parse '{spec}' ({e})", file=self.where) from None
+                raise WorkspaceError(f"Boolean population '{name}': cannot parse '{spec}' ({e})", file=self.where) from None
             ids = [self._resolve(r, parent_path, name) for r in refs]
             counter = [0]
 
             def operand(node) -> tuple[str, bool]:
                 if node[0] == "ref":
                     if not 0 <= node[1] < len(ids):
-                        raise InputError(f"Boolean population '{name}': G{node[1]} has no gate path", file=self.where)
+                        raise WorkspaceError(f"Boolean population '{name}': G{node[1]} has no gate path", file=self.where)
                     return ids[node[1]], False
                 if node[0] == "not":
                     r, c = operand(node[1])

@@ -17,7 +17,16 @@ import numpy as np
 
 from engine.errors import InputError
 
-from .fcs_text import FCSError, _dataset_offsets, _header, _parse_text, _Text, checked_par
+from .fcs_text import FCSTextError, _dataset_offsets, _header, _parse_text, _Text, checked_par
+
+
+class FCSError(InputError):
+    """An FCS file that cannot be read; the message names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike | None, problem: str) -> None:
+        self.path = str(path) if path is not None else None
+        self.problem = problem
+        super().__init__(problem, file=Path(path).name if path is not None else None)
 
 __all__ = ["FCSError", "Sample", "read_fcs", "read_fcs_bytes", "read_fcs_metadata", "count_datasets", "parse_spillover"]
 
@@ -98,7 +107,10 @@ class Sample:
 
 def count_datasets(path: str | os.PathLike) -> int:
     """Number of datasets in an FCS/LMD file (``$NEXTDATA`` chain)."""
-    return len(_dataset_offsets(Path(path).read_bytes(), path))
+    try:
+        return len(_dataset_offsets(_read_bytes(path), path))
+    except FCSTextError as exc:
+        raise FCSError(path, exc.problem) from None
 
 
 def parse_spillover(value: str) -> tuple[list[str], np.ndarray]:
@@ -353,10 +365,13 @@ def _fcs_scaling(events: np.ndarray, text: _Text, channels: list[str], warns: li
 def read_fcs_metadata(path: str | os.PathLike, *, dataset: int = 0) -> dict[str, str]:
     """TEXT keywords of one dataset without decoding events."""
     buf = _read_bytes(path)
-    offs = _dataset_offsets(buf, path)
-    if not 0 <= dataset < len(offs):
-        raise FCSError(path, f"dataset {dataset} requested, file holds {len(offs)}")
-    h = _header(buf, offs[dataset], path)
+    try:
+        offs = _dataset_offsets(buf, path)
+        if not 0 <= dataset < len(offs):
+            raise FCSError(path, f"dataset {dataset} requested, file holds {len(offs)}")
+        h = _header(buf, offs[dataset], path)
+    except FCSTextError as exc:
+        raise FCSError(path, exc.problem) from None
     t0, t1 = h["text"]
     return _parse_text(buf[offs[dataset] + t0: offs[dataset] + t1 + 1])
 
@@ -400,6 +415,8 @@ def read_fcs_bytes(buf: bytes, path: str | os.PathLike = "memory.fcs", *, datase
         _fcs_scaling(events, text, channels, warns, apply_timestep, dtype_kw)
     except FCSError:
         raise
+    except FCSTextError as exc:
+        raise FCSError(path, exc.problem) from None
     except (ValueError, IndexError, KeyError, OverflowError) as exc:
         raise FCSError(path, f"malformed FCS file ({exc})") from None
     spill = None

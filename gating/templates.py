@@ -11,8 +11,6 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from engine.errors import InputError, StudioError
-
 __all__ = ["SUPPORTED", "TemplateError", "detect_template", "load_template"]
 
 GATINGML_NS = "http://www.isac-net.org/std/Gating-ML/v2.0/gating"
@@ -23,8 +21,16 @@ SUPPORTED = ("Gating-ML 2.0 (.xml), FlowJo 7, 8 or 9 XML workspaces (.xml or .ws
 GATINGML, FLOWJO9, FLOWJO10, STRATEGY_JSON = "gatingml", "flowjo9", "flowjo10", "strategy-json"
 
 
-class TemplateError(InputError):
-    """A file that is not a gating template this program reads (message lists what is supported)."""
+class TemplateError(ValueError):
+    """A template that cannot be read; ``str()`` is one line starting with the file name.
+
+    For a file that is no gating template at all, the message lists what is supported.
+    (``gating.cli.load_template`` re-raises it as the app's ``InputError``.)
+    """
+
+    def __init__(self, message: str, file: str | None = None) -> None:
+        self.message, self.file = message, file
+        super().__init__(f"{file}: {message}" if file else message)
 
 
 def _unsupported(name: str, what: str) -> TemplateError:
@@ -57,12 +63,12 @@ def detect_template(path: str | os.PathLike) -> str:
     """
     p = Path(path)
     if not p.is_file():
-        raise InputError("template file not found", file=str(p))
+        raise TemplateError("template file not found", file=str(p))
     try:
         with open(p, "rb") as fh:
             head = fh.read(4096)
     except OSError as exc:
-        raise InputError(f"cannot read template ({exc.strerror or exc})", file=p.name) from None
+        raise TemplateError(f"cannot read template ({exc.strerror or exc})", file=p.name) from None
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith((b"{", b"[")):
         try:
@@ -110,7 +116,9 @@ def load_template(path: str | os.PathLike, sample_name: str | None = None, *, co
         from .gatingml import read_gatingml
 
         return read_gatingml(p)
-    except StudioError:
-        raise
-    except (ValueError, KeyError, TypeError, IndexError, ET.ParseError, OSError) as exc:
-        raise InputError(f"cannot read gating template ({exc})", file=p.name) from None
+    except (KeyError, TypeError, IndexError, ET.ParseError, OSError) as exc:
+        raise TemplateError(f"cannot read gating template ({exc})", file=p.name) from None
+    except ValueError as exc:
+        if getattr(exc, "file", None) or p.name in str(exc):  # the readers' own errors name the file
+            raise
+        raise TemplateError(f"cannot read gating template ({exc})", file=p.name) from None

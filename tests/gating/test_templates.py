@@ -75,3 +75,13 @@ def test_flowjo9_xml_workspace_gates_through_the_command_line(shared_dir, tmp_pa
     rc = main(["--template", str(base / "A2004Analysis.xml"), "--wsp-sample", "a2004_O1T2pb05i_A2_A02.fcs",
                "--counting", "exact", str(base / "a2004_O1T2pb05i_A2_A02.fcs"), "--out", str(out), "--processes", "1"])
     assert rc == 0 and set(pd.read_csv(out / "counts.csv")["engine"]) == {"exact"}
+
+
+def test_command_line_reports_an_unknown_template_in_one_line(tmp_path, capsys, shared_dir):
+    bad = tmp_path / "notes.xml"
+    bad.write_text("<notes><n>hello</n></notes>")
+    fcs = shared_dir / "data/fcs/flowkit/data_set_simple_line_100.fcs"
+    rc = main(["--template", str(bad), str(fcs), "--out", str(tmp_path / "o"), "--processes", "1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: notes.xml: has root element <notes>") and "\n" not in err
+    assert "FlowJo 10 workspaces" in err
