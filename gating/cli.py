@@ -27,11 +27,27 @@ __all__ = ["main", "load_template"]
 EXIT_OK, EXIT_INPUT = 0, 2
 
 
-def load_template(path: str | os.PathLike, sample_name: str | None = None, *, counting: str | None = None):
+def load_template(path: str | os.PathLike, sample_name: str | None = None, *, counting: str | None = None,
+                  event_count: int | None = None):
     """Read a gating template recognised by content (see :mod:`gating.templates`)."""
     from .templates import load_template as _load
 
-    return _load(path, sample_name, counting=counting)
+    return _load(path, sample_name, counting=counting, event_count=event_count)
+
+
+def _event_count(fcs: str) -> int | None:
+    """``$TOT`` of an FCS file (to pick among workspace samples sharing a name), None if unreadable."""
+    from .sample import FCSError, read_fcs_metadata
+
+    try:
+        meta = read_fcs_metadata(fcs)
+    except (FCSError, OSError):
+        return None
+    tot = next((v for k, v in meta.items() if k.strip().upper() == "$TOT"), None)
+    try:
+        return int(str(tot).strip())
+    except ValueError:
+        return None
 
 
 def _atomic_csv(df, path: Path, **kw) -> None:
@@ -72,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = Path(args.out)
     try:
-        strategy = load_template(args.template, args.wsp_sample, counting=args.counting)
+        tot = _event_count(args.fcs[0]) if args.wsp_sample else None
+        strategy = load_template(args.template, args.wsp_sample, counting=args.counting, event_count=tot)
     except (StudioError, TemplateError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT

@@ -94,10 +94,12 @@ def detect_template(path: str | os.PathLike) -> str:
     raise _unsupported(p.name, f"has root element <{local}>, which is no gating template")
 
 
-def load_template(path: str | os.PathLike, sample_name: str | None = None, *, counting: str | None = None):
+def load_template(path: str | os.PathLike, sample_name: str | None = None, *, counting: str | None = None,
+                  event_count: int | None = None):
     """Read a gating template of any supported kind (see :data:`SUPPORTED`) as a ``GatingStrategy``.
 
-    ``sample_name`` picks the sample of a FlowJo workspace (default: the first).  ``counting``
+    ``sample_name`` picks the sample of a FlowJo workspace (default: the first); ``event_count``
+    tells apart workspace samples that share a name (FlowJo's ``$TOT``).  ``counting``
     (``"flowjo"`` or ``"exact"``) overrides the default engine of a FlowJo import
     (FlowJo-compatible binned counting); Gating-ML and JSON always use exact counting.
     """
@@ -107,7 +109,7 @@ def load_template(path: str | os.PathLike, sample_name: str | None = None, *, co
         if kind in (FLOWJO9, FLOWJO10):
             from .flowjo import read_wsp
 
-            kw = {} if counting is None else {"counting": counting}
+            kw = {"event_count": event_count} if counting is None else {"counting": counting, "event_count": event_count}
             return read_wsp(p, sample_name, **kw)
         if kind == STRATEGY_JSON:
             from .strategy import GatingStrategy

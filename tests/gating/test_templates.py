@@ -85,3 +85,22 @@ def test_command_line_reports_an_unknown_template_in_one_line(tmp_path, capsys, 
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("error: notes.xml: has root element <notes>") and "\n" not in err
     assert "FlowJo 10 workspaces" in err
+
+
+def test_command_line_gates_a_duplicate_named_workspace_sample(shared_dir, tmp_path):
+    """duplicate-samples.xml has two samples named 118795.fcs (1,000 and 10,000 events); the file's $TOT
+    picks one (both carry the same gates, so the counts check the compensated gating, not the choice)."""
+    from gating.cli import _event_count
+    from gating.flowjo import wsp_stored_counts
+
+    ws = shared_dir / "data/flowjo-labkey/flowjoquery/Workspaces/duplicate-samples.xml"
+    assert _event_count(shared_dir / "data/flowjo-labkey/flowjoquery/microFCS/118795.fcs") == 10000
+    assert wsp_stored_counts(ws, "118795.fcs", event_count=10000)["S"] == 9580
+    base = shared_dir / "data/flowjo-labkey/flowjoquery"
+    out = tmp_path / "out"
+    rc = main(["--template", str(base / "Workspaces/duplicate-samples.xml"), "--wsp-sample", "118795.fcs",
+               str(base / "miniFCS/118795.fcs"), "--out", str(out), "--processes", "1"])
+    assert rc == 0
+    counts = pd.read_csv(out / "counts.csv").set_index("population")["count"]
+    # FlowJo stored S = 958 and S/Lv/L = 231 for the 1,000-event sample (sampleID 240)
+    assert abs(counts["S"] - 958) <= 2 and abs(counts["S/Lv/L"] - 231) <= 2
