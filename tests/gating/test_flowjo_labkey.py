@@ -195,3 +195,27 @@ def test_flowjo_display_scales_refuse_gatingml_export_with_a_clear_error(shared_
     st = read_wsp(shared_dir / "data/flowjo-labkey/advanced/advanced-v8.5.3.xml", "931115-D02- Sample 03.fcs")
     with pytest.raises(ValueError, match="FlowJo display channels"):
         write_gatingml(st, tmp_path / "x.xml")
+
+
+def test_sample_gates_win_over_group_templates(shared_dir):
+    """Groups hold several different 'Lymphocytes' polygons; each sample's own polygon is the one used."""
+    import xml.etree.ElementTree as ET
+
+    path = shared_dir / "data/flowjo-labkey/advanced/advanced-v8.5.3.xml"
+    root = ET.parse(path).getroot()
+
+    def verts(pop):
+        shape = pop.find("PolygonGate").find("Polygon")
+        return [(float(v.get("x")), float(v.get("y"))) for v in shape.iter("Vertex")]
+
+    group_versions = {tuple(verts(p)) for p in root.find("Groups").iter("Population") if p.get("name") == "Lymphocytes"}
+    assert len(group_versions) >= 2
+    for fcs in ("931115-C07- Sample 02.fcs", "931115-E02- Sample 04.fcs"):
+        sample_el = next(s for s in root.find("SampleList") if s.find("SampleNode").get("name") == fcs)
+        own = verts(next(p for p in sample_el.iter("Population") if p.get("name") == "Lymphocytes"))
+        st = read_wsp(path, fcs, counting="exact")
+        g = st.gates["Lymphocytes"]
+        tx, ty = (st.transforms[d.transform_ref] for d in g.dimensions)
+        back = np.column_stack([tx.inverse(np.array(g.vertices)[:, 0]), ty.inverse(np.array(g.vertices)[:, 1])])
+        np.testing.assert_allclose(back, own, rtol=1e-9, atol=1e-9)
+    assert any(tuple(own) != v for v in group_versions)
