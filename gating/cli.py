@@ -3,8 +3,9 @@
 Writes ``DIR/counts.csv`` (tidy ``sample, population, count, parent_count, pct_parent,
 pct_total, engine``; ``engine`` = ``exact``, ``flowjo`` (FlowJo-compatible binned counting of
 FlowJo workspaces, ``--counting`` to change) or ``dafi``; with ``--dafi`` also ``dafi``, ``plain``
-and ``dafi_ratio``, and a warning on stderr names every population DAFi shrank below half) and ``DIR/proportions.csv`` (samples x populations, fractions of the chosen
-populations), and with ``--events`` one ``<stem>_events.csv`` per file (0/1 per gate id).
+and ``dafi_ratio``, and a warning on stderr names every population DAFi shrank below half) and
+``DIR/proportions.csv`` (samples x populations, fractions of the chosen populations), and with
+``--events`` one ``<stem>_events.csv`` per file (0/1 per gate id).
 Files that fail are listed on stderr, the others are still written; exit code 2 if anything
 failed, 0 otherwise.
 """

@@ -252,7 +252,8 @@ class DafiRefiner:
                 if key not in clusterings:
                     rows = np.arange(n) if parent is None else np.flatnonzero(membership[parent])
                     if rows.size == 0:
-                        clusterings[key], centers[key], iterations[key] = (np.full(n, 0), rows), np.zeros((1, X.shape[1])), 0
+                        clusterings[key], centers[key] = (np.full(n, 0), rows), np.zeros((1, X.shape[1]))
+                        iterations[key] = 0
                         return key
                     ks[key] = resolution(parent, rows.size)
                     lab, cen, it, meth = self._cluster(parent_features(parent, rows), key, ks[key])

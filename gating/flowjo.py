@@ -309,7 +309,8 @@ class _Builder:
                 deps = [d.get("name", "") for d in node.iter("Dependent")]
                 op = {"AndNode": "and", "OrNode": "or", "NotNode": "not"}[tag]
                 self.pending_bool.append((gid, parent_id, op, deps, path, gname))
-                self.gates.append(BooleanGate(gid, parent_id, (), op, tuple((d, False) for d in deps) or (("", False),)))
+                refs = tuple((d, False) for d in deps) or (("", False),)
+                self.gates.append(BooleanGate(gid, parent_id, (), op, refs))
             self.walk(node.find("Subpopulations"), gid, path)
 
     def resolve_booleans(self) -> None:

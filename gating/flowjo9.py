@@ -290,6 +290,20 @@ class Fj9Builder:
             return self.path_to_id[tail[0]]
         raise WorkspaceError(f"Boolean population '{who}' refers to unknown population '{ref}'", file=self.where)
 
+    def _operand(self, node, ids: list[str], gid: str, name: str, extra: list[Gate]) -> tuple[str, bool]:
+        """A (population id, complement) operand; nested and/or terms become helper gates."""
+        if node[0] == "ref":
+            if not 0 <= node[1] < len(ids):
+                raise WorkspaceError(f"Boolean population '{name}': G{node[1]} has no gate path", file=self.where)
+            return ids[node[1]], False
+        if node[0] == "not":
+            r, c = self._operand(node[1], ids, gid, name, extra)
+            return r, not c
+        hid = f"{gid} [term {sum(g.id.startswith(gid + ' [term') for g in extra) + 1}]"
+        refs = tuple(self._operand(x, ids, gid, name, extra) for x in node[1])
+        extra.append(BooleanGate(hid, None, (), node[0], refs))
+        return hid, False
+
     def resolve_booleans(self) -> None:
         """Turn every Boolean specification into BooleanGates (helper gates for nested terms)."""
         fixed: dict[str, Gate] = {}
@@ -298,34 +312,21 @@ class Fj9Builder:
             try:
                 tree = _parse_spec(spec)
             except (ValueError, IndexError) as e:
-                raise WorkspaceError(f"Boolean population '{name}': cannot parse '{spec}' ({e})", file=self.where) from None
+                raise WorkspaceError(f"Boolean population '{name}': cannot parse '{spec}' ({e})",
+                                     file=self.where) from None
             ids = [self._resolve(r, parent_path, name) for r in refs]
-            counter = [0]
-
-            def operand(node) -> tuple[str, bool]:
-                if node[0] == "ref":
-                    if not 0 <= node[1] < len(ids):
-                        raise WorkspaceError(f"Boolean population '{name}': G{node[1]} has no gate path", file=self.where)
-                    return ids[node[1]], False
-                if node[0] == "not":
-                    r, c = operand(node[1])
-                    return r, not c
-                counter[0] += 1
-                hid = f"{gid} [term {counter[0]}]"
-                extra.append(BooleanGate(hid, None, (), node[0], tuple(operand(x) for x in node[1])))
-                return hid, False
-
             gname = None if gid == name else name
             if tree[0] in ("and", "or"):
-                g = BooleanGate(gid, parent, (), tree[0], tuple(operand(x) for x in tree[1]), name=gname)
+                ops = tuple(self._operand(x, ids, gid, name, extra) for x in tree[1])
+                fixed[gid] = BooleanGate(gid, parent, (), tree[0], ops, name=gname)
             else:
-                r, c = operand(tree)
-                g = BooleanGate(gid, parent, (), "not" if c else "and", ((r, False),), name=gname)
-            fixed[gid] = g
+                r, c = self._operand(tree, ids, gid, name, extra)
+                fixed[gid] = BooleanGate(gid, parent, (), "not" if c else "and", ((r, False),), name=gname)
         self.gates = extra + [fixed.get(g.id, g) for g in self.gates]
 
 
-def linear_units(sample_el: ET.Element, node: ET.Element, scales: dict[str, FlowJoDisplayTransform]) -> dict[str, float]:
+def linear_units(sample_el: ET.Element, node: ET.Element,
+                 scales: dict[str, FlowJoDisplayTransform]) -> dict[str, float]:
     """Data units per stored vertex unit on linear axes.
 
     FlowJo 9.3 stores linear 18-bit scatter vertices in display units (0..4096, x ``$PnR / range``

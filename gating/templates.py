@@ -109,7 +109,7 @@ def load_template(path: str | os.PathLike, sample_name: str | None = None, *, co
         if kind in (FLOWJO9, FLOWJO10):
             from .flowjo import read_wsp
 
-            kw = {"event_count": event_count} if counting is None else {"counting": counting, "event_count": event_count}
+            kw = {"event_count": event_count, **({} if counting is None else {"counting": counting})}
             return read_wsp(p, sample_name, **kw)
         if kind == STRATEGY_JSON:
             from .strategy import GatingStrategy

@@ -67,9 +67,10 @@ def _set_keyword(buf: bytes, rng: np.random.Generator) -> bytes:
 
 def _header_field(buf: bytes, rng: np.random.Generator) -> bytes:
     j = int(rng.integers(6))
+    old = buf[10 + 8 * j:18 + 8 * j].strip()
+    nudged = max(0, int(old) + int(rng.integers(-3, 4))) if old.isdigit() else 0
     choices = [f"{rng.integers(0, 2 * len(buf) + 2):8d}", "99999999", "      -1", "        ", "  12ab  ",
-               f"{max(0, int(buf[10 + 8 * j:18 + 8 * j].strip() or 0) + int(rng.integers(-3, 4))) if buf[10 + 8 * j:18 + 8 * j].strip().isdigit() else 0:8d}",
-               "00000000", "1e3     "]
+               f"{nudged:8d}", "00000000", "1e3     "]
     field = choices[rng.integers(len(choices))][:8].encode().ljust(8)
     return buf[:10 + 8 * j] + field + buf[18 + 8 * j:]
 

@@ -72,7 +72,8 @@ def test_every_usable_labkey_row_matches_flowjo_with_flowjo_counting(labkey_flow
         if not ok:
             misses.append((ws, sample, path, expected, got))
     assert misses == []
-    assert dict(per_ws) == {"advanced/advanced-v8.5.3.xml": [94, 94], "flowjoquery/Workspaces/duplicate-samples.xml": [8, 8]}
+    assert dict(per_ws) == {"advanced/advanced-v8.5.3.xml": [94, 94],
+                            "flowjoquery/Workspaces/duplicate-samples.xml": [8, 8]}
 
 
 def test_flowjo_counting_is_closer_to_flowjo_than_exact_counting(labkey_flowjo, labkey_exact):
