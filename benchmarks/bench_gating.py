@@ -11,6 +11,7 @@ Run: ``.venv/bin/python benchmarks/bench_gating.py``
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -91,6 +92,11 @@ def main() -> None:
     blood, _ = simulate_whole_blood(N_EVENTS, seed=1)
     run_case("whole-blood template", whole_blood_template(), blood)
     run_large()
+    # FlowJo workspace import + counting per file, next to FlowKit (see bench_workspaces.py)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_workspaces import main as bench_workspaces
+
+    bench_workspaces()
 
 
 # --- gating-io: events/s per gate, 1M x 12 channels, DAFi k=100 -------------------------------------

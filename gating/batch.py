@@ -126,11 +126,16 @@ def gate_file(path: str, strategy: GatingStrategy | Mapping[str, Any], *, dafi: 
         ref = DafiRefiner(**params).fit(sample, st, modes=dafi.get("modes"), recluster=dafi.get("recluster"),
                                         exclusions=excl)
         result, audit = ref.result_, ref.audit_
+        counts = result.counts()
+        cmp = ref.comparison()
+        counts["dafi"], counts["plain"], counts["dafi_ratio"] = cmp["dafi"], cmp["plain"], cmp["dafi_ratio"]
+        audit = {**audit, "warnings": list(ref.warnings_)}
     else:
         result = st.evaluate(sample)
+        counts = result.counts()
     if events_dir is not None:
         write_events_csv(result.membership, Path(events_dir) / f"{Path(path).stem}_events.csv")
-    return {"counts": result.counts(), "audit": audit, "events": int(result.event_count)}
+    return {"counts": counts, "audit": audit, "events": int(result.event_count)}
 
 
 def _task(path: str, strategy_dict: dict, dafi: dict | None, events_dir: str | None, name: str):
@@ -148,7 +153,8 @@ def _dafi_spec(dafi: Any, modes, recluster, exclusions) -> dict | None:
     if dafi is None:
         return None
     params = {k: getattr(dafi, k) for k in ("n_clusters", "channels", "random_state", "recluster_min_events",
-                                            "max_iter", "fit_events")}
+                                            "max_iter", "fit_events", "per_parent", "events_per_cluster",
+                                            "max_clusters", "gate_weight", "warn_min_events")}
     return {"params": params, "modes": dict(modes or {}), "recluster": sorted(recluster or ()),
             "exclusions": {k: g.to_dict() for k, g in (exclusions or {}).items()}}
 

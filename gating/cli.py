@@ -1,8 +1,11 @@
 """Headless gating: ``python main.py gate --template T.xml|T.wsp FCS... --out DIR``.
 
 Writes ``DIR/counts.csv`` (tidy ``sample, population, count, parent_count, pct_parent,
-pct_total``) and ``DIR/proportions.csv`` (samples x populations, fractions of the chosen
-populations), and with ``--events`` one ``<stem>_events.csv`` per file (0/1 per gate id).
+pct_total, engine``; ``engine`` = ``exact``, ``flowjo`` (FlowJo-compatible binned counting of
+FlowJo workspaces, ``--counting`` to change) or ``dafi``; with ``--dafi`` also ``dafi``, ``plain``
+and ``dafi_ratio``, and a warning on stderr names every population DAFi shrank below half) and
+``DIR/proportions.csv`` (samples x populations, fractions of the chosen populations), and with
+``--events`` one ``<stem>_events.csv`` per file (0/1 per gate id).
 Files that fail are listed on stderr, the others are still written; exit code 2 if anything
 failed, 0 otherwise.
 """
@@ -18,35 +21,34 @@ from typing import Sequence
 
 from engine.errors import StudioError
 
+from .templates import TemplateError
+
 __all__ = ["main", "load_template"]
 
 EXIT_OK, EXIT_INPUT = 0, 2
 
 
-def load_template(path: str | os.PathLike, sample_name: str | None = None):
-    """Read a gating template: Gating-ML 2.0 ``.xml``, FlowJo ``.wsp`` or a strategy ``.json``."""
-    from engine.errors import InputError
+def load_template(path: str | os.PathLike, sample_name: str | None = None, *, counting: str | None = None,
+                  event_count: int | None = None):
+    """Read a gating template recognised by content (see :mod:`gating.templates`)."""
+    from .templates import load_template as _load
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("template file not found", file=str(p))
-    suffix = p.suffix.lower()
+    return _load(path, sample_name, counting=counting, event_count=event_count)
+
+
+def _event_count(fcs: str) -> int | None:
+    """``$TOT`` of an FCS file (to pick among workspace samples sharing a name), None if unreadable."""
+    from .sample import FCSError, read_fcs_metadata
+
     try:
-        if suffix == ".wsp":
-            from .flowjo import read_wsp
-
-            return read_wsp(p, sample_name) if sample_name else read_wsp(p)
-        if suffix == ".json":
-            from .strategy import GatingStrategy
-
-            return GatingStrategy.from_dict(json.loads(p.read_text(encoding="utf-8")))
-        from .gatingml import read_gatingml
-
-        return read_gatingml(p)
-    except StudioError:
-        raise
-    except Exception as exc:  # malformed template of any kind: name the file and the problem
-        raise InputError(f"cannot read gating template ({exc})", file=p.name) from None
+        meta = read_fcs_metadata(fcs)
+    except (FCSError, OSError):
+        return None
+    tot = next((v for k, v in meta.items() if k.strip().upper() == "$TOT"), None)
+    try:
+        return int(str(tot).strip())
+    except ValueError:
+        return None
 
 
 def _atomic_csv(df, path: Path, **kw) -> None:
@@ -64,7 +66,8 @@ def _atomic_csv(df, path: Path, **kw) -> None:
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="main.py gate", description="Gate FCS files with one template (headless).")
     ap.add_argument("fcs", nargs="+", help="FCS / LMD files")
-    ap.add_argument("--template", required=True, help="Gating-ML 2.0 .xml, FlowJo .wsp or strategy .json")
+    ap.add_argument("--template", required=True,
+                    help="Gating-ML 2.0, FlowJo 7-10 workspace (.xml/.wsp) or strategy .json (recognised by content)")
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--dafi", action="store_true", help="refine gates with DAFi cluster-centroid gating")
     ap.add_argument("--seed", type=int, default=0, help="DAFi k-means seed (default 0)")
@@ -73,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--populations", default=None,
                     help="comma-separated populations for proportions.csv (default: leaf populations)")
     ap.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
+    ap.add_argument("--counting", choices=("flowjo", "exact"), default=None,
+                    help="FlowJo workspaces: count on FlowJo's binned display scale (flowjo, default) or exactly")
     ap.add_argument("--wsp-sample", default=None, help="sample whose gates to take from a .wsp (default: first)")
     return ap
 
@@ -84,8 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = Path(args.out)
     try:
-        strategy = load_template(args.template, args.wsp_sample)
-    except StudioError as exc:
+        tot = _event_count(args.fcs[0]) if args.wsp_sample else None
+        strategy = load_template(args.template, args.wsp_sample, counting=args.counting, event_count=tot)
+    except (StudioError, TemplateError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     if not strategy.gates:
@@ -110,7 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     res = gate_batch(args.fcs, strategy, dafi=dafi, processes=args.processes, progress=progress,
                      events_dir=out if args.events else None)
     failed = dict(res.errors)
-    _atomic_csv(res.counts, out / "counts.csv", index=False)
+    counts = res.counts.copy()
+    # which engine gave the counts: "exact" (every event) or "flowjo" (FlowJo-compatible binned counting)
+    counts["engine"] = "dafi" if dafi is not None else strategy.counting
+    _atomic_csv(counts, out / "counts.csv", index=False)
     try:
         props = res.proportions(wanted)
     except StudioError as exc:
@@ -118,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         props = None
     if props is not None:
         _atomic_csv(props, out / "proportions.csv")
+    for name, audit in res.audits.items():
+        for w in audit.get("warnings", []):
+            print(f"warning: {name}: {w}", file=sys.stderr)
     if res.audits:
         audit_path = out / "dafi_audit.json"
         audit_path.write_text(json.dumps(res.audits, indent=2, default=str), encoding="utf-8")

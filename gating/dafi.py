@@ -140,8 +140,15 @@ class DafiRefiner:
     """DAFi refinement of a gating strategy on one sample (scikit-learn style)."""
 
     def __init__(self, *, n_clusters: int = 100, channels: Iterable[str] | None = None, random_state: int = 0,
-                 recluster_min_events: int = 100, max_iter: int = 100, fit_events: int | None = 30_000) -> None:
+                 recluster_min_events: int = 100, max_iter: int = 100, fit_events: int | None = 30_000,
+                 per_parent: bool = True, events_per_cluster: float = 8.0, max_clusters: int = 400,
+                 gate_weight: float = 1.0, warn_min_events: int = 10) -> None:
+        self.gate_weight = gate_weight
+        self.warn_min_events = warn_min_events
         self.n_clusters = n_clusters
+        self.per_parent = per_parent
+        self.events_per_cluster = events_per_cluster
+        self.max_clusters = max_clusters
         self.channels = None if channels is None else list(channels)
         self.random_state = random_state
         self.recluster_min_events = recluster_min_events
@@ -149,13 +156,13 @@ class DafiRefiner:
         self.fit_events = fit_events
 
     # ---------------------------------------------------------------------------- clustering
-    def _cluster(self, X: np.ndarray, scope: str) -> tuple[np.ndarray, np.ndarray, int, str]:
+    def _cluster(self, X: np.ndarray, scope: str, k: int | None = None) -> tuple[np.ndarray, np.ndarray, int, str]:
         """Seeded k-means++; fitted on at most ``fit_events`` events, then every event assigned."""
         from sklearn.cluster import KMeans
         from threadpoolctl import threadpool_limits
 
         n = X.shape[0]
-        k = int(min(self.n_clusters, n))
+        k = int(min(self.n_clusters if k is None else k, n))
         rng = np.random.default_rng(self.random_state)
         if self.fit_events is not None and n > self.fit_events:
             sub = np.sort(rng.choice(n, size=self.fit_events, replace=False))
@@ -208,8 +215,53 @@ class DafiRefiner:
         kept: dict[str, np.ndarray] = {}
         membership: dict[str, np.ndarray] = {}
 
+        plain = strategy.evaluate(sample).membership if self.per_parent else {}
+        ks: dict[str, int] = {}
+
+        def parent_features(parent: str | None, rows: np.ndarray) -> np.ndarray:
+            """Events of a parent on the dimensions its children are gated on (ezDAFi: gate channels),
+            each scaled to unit spread so that no axis dominates; all channels when no child has any."""
+            gdims = {}
+            for c in strategy.children(parent):
+                for d in strategy.gate_of(c).dimensions:
+                    gdims.setdefault((d.channel, d.compensation_ref, d.transform_ref, d.ratio), d)
+            A = X[rows]
+            sa = A.std(axis=0)
+            A = A / np.where(sa > 0, sa, 1.0)
+            if not gdims:
+                return A
+            F = np.column_stack([cc.column(d)[rows] for d in gdims.values()])
+            F = np.nan_to_num(F, nan=0.0, posinf=0.0, neginf=0.0)
+            sd = F.std(axis=0)
+            w = self.gate_weight * np.sqrt(A.shape[1] / F.shape[1])
+            return np.column_stack([A, w * F / np.where(sd > 0, sd, 1.0)])
+
+        def resolution(parent: str | None, size: int) -> int:
+            """Clusters for a parent: fine enough that its smallest child spans several clusters."""
+            kids = [c for c in strategy.children(parent) if c in plain and modes.get(c, "cluster") == "cluster"]
+            smallest = min((int(np.count_nonzero(plain[c])) for c in kids), default=size)
+            per = max(smallest / self.events_per_cluster, 3.0)
+            k = int(np.ceil(size / per))
+            return int(min(size, max(min(self.n_clusters, size), min(k, self.max_clusters))))
+
         def clustering_for(parent: str | None) -> str:
-            """Scope whose clustering applies to children of ``parent``: nearest flagged ancestor."""
+            """Scope whose clustering applies to children of ``parent``: nearest flagged ancestor,
+            or (``per_parent``) the parent itself, clustered at a resolution fitting its children."""
+            if self.per_parent:
+                key = "" if parent is None else parent
+                if key not in clusterings:
+                    rows = np.arange(n) if parent is None else np.flatnonzero(membership[parent])
+                    if rows.size == 0:
+                        clusterings[key], centers[key] = (np.full(n, 0), rows), np.zeros((1, X.shape[1]))
+                        iterations[key] = 0
+                        return key
+                    ks[key] = resolution(parent, rows.size)
+                    lab, cen, it, meth = self._cluster(parent_features(parent, rows), key, ks[key])
+                    full = np.full(n, -1, dtype=np.int64)
+                    full[rows] = lab
+                    clusterings[key], centers[key], iterations[key] = (full, rows), cen, it
+                    methods.add(meth)
+                return key
             p = parent
             while p is not None:
                 if p in recluster and np.count_nonzero(membership[p]) > self.recluster_min_events:
@@ -285,13 +337,22 @@ class DafiRefiner:
             report(progress, step, total, f"DAFi: {gid}")
 
         ordered = [p for p in strategy.population_ids() if p in membership]
+        if not plain:
+            plain = strategy.evaluate(sample).membership
+        self.plain_counts_ = {p: int(np.count_nonzero(plain[p])) for p in ordered if p in plain}
+        self.shrunk_ = [p for p in ordered if self.plain_counts_.get(p, 0) >= self.warn_min_events
+                        and np.count_nonzero(membership[p]) < 0.5 * self.plain_counts_[p]]
+        self.warnings_ = [f"DAFi shrank {strategy.path(p)} below half of its plain count "
+                          f"({int(np.count_nonzero(membership[p]))} of {self.plain_counts_[p]} events)"
+                          for p in self.shrunk_]
         self.membership_ = {p: membership[p] for p in ordered}
         self.centers_ = {("sample" if s == "" else s): c for s, c in centers.items()}
         self.kept_clusters_ = kept
         self.dimensions_ = tuple(dims)
         self.result_ = GatingResult(sample_name=str(getattr(sample, "name", "sample")), membership=self.membership_,
                                     paths={p: strategy.path(p) for p in ordered},
-                                    parents={p: strategy.parent_of(p) for p in ordered}, event_count=n)
+                                    parents={p: strategy.parent_of(p) for p in ordered}, event_count=n,
+                                    engine="dafi")
         self.audit_ = {
             "seed": self.random_state, "k": self.n_clusters,
             "channels": [sample.channels[strategy_channel_index(sample, d.channel)] for d in dims],
@@ -300,8 +361,11 @@ class DafiRefiner:
             "method": sorted(methods), "max_iter": self.max_iter, "fit_events": self.fit_events,
             "modes": {g: modes.get(g, "cluster") for g in order if not isinstance(strategy.gates[g], BooleanGate)},
             "reclustered": sorted(s for s in clusterings if s),
+            "per_parent": self.per_parent,
+            "clusters": {("sample" if s == "" else s): int(c.shape[0]) for s, c in centers.items()},
             "recluster_min_events": self.recluster_min_events,
             "exclusions": sorted(exclusions), "n_events": n,
+            "shrunk_below_half": [strategy.path(p) for p in self.shrunk_],
             "seconds": round(time.perf_counter() - t0, 4),
         }
         report(progress, total, total, "DAFi: done")
@@ -310,6 +374,14 @@ class DafiRefiner:
     def counts(self) -> pd.DataFrame:
         """Tidy table ``sample, population, count, parent_count, pct_parent, pct_total``."""
         return self.result_.counts()
+
+    def comparison(self) -> pd.DataFrame:
+        """Per population: ``dafi`` (refined) and ``plain`` (event gating) counts and ``dafi_ratio``."""
+        df = self.result_.counts()[["sample", "population", "count"]].rename(columns={"count": "dafi"})
+        ids = list(self.membership_)
+        df["plain"] = [self.plain_counts_.get(p, 0) for p in ids]
+        df["dafi_ratio"] = df["dafi"] / df["plain"].where(df["plain"] > 0)
+        return df
 
 
 def _means(labels: np.ndarray, coords: np.ndarray, cnt: np.ndarray, k: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""FlowJo 10 workspace (``.wsp``) import: gates, channel transforms and compensation of one sample.
+"""FlowJo workspace import (FlowJo 7-10): gates, channel transforms and compensation of one sample.
 
 FlowJo stores gate coordinates in raw (untransformed) data units, but draws and applies
 gates on the display scale of each channel. On import every gate dimension therefore
@@ -14,15 +14,16 @@ bins per axis), whereas this engine tests every event exactly. The FlowKit examp
 ``simple_poly_and_rect_v2_poly50.wsp`` shows it: its polygon holds 50 of the 100 events
 exactly, while FlowJo stored a count of 0.
 
-FlowJo 9 (Mac) XML workspaces are read too: their per-sample ``<Parameter>`` display
-settings give the biex (via the referenced calibration table's decades/width, same
-algorithm as FlowJo 10 biex) or log scale, the workspace ``<CompensationMatrix>`` gives
-the compensation (channels written ``<name>``), and Polygon/PolyRect/Range/Ellipse gates
-are converted like FlowJo 10 gates. "Magnetic" gates are imported as stored for the
-sample; counts agree with FlowJo's within a few events (display binning).
+FlowJo 7/8/9 (Mac) XML workspaces (populations directly under ``<SampleNode>``, FlowJo's own
+gate XML) are read by :mod:`gating.flowjo9`, with FlowJo-compatible binned counting by default
+(``counting="flowjo"``; ``"exact"`` tests exact event values).  The FlowJo 9.7+ layout
+(Gating-ML gates in ``<Subpopulations>`` but FlowJo 9 ``<Parameter>`` scales) goes through the
+FlowJo 10 walker here with FlowJo 9 display scales.  Population names are kept exactly; a name
+used twice in the tree gets its path as the unique id (``Gate.name`` keeps the name).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -36,8 +37,9 @@ from .compensation import Compensation
 from .gates import BooleanGate, Dimension, EllipsoidGate, Gate, PolygonGate, RangeGate, RectangleGate
 from .gatingml import NS
 from .strategy import GatingStrategy
-from .transforms import (AsinhTransform, FlowJoBiexTransform, FlowJoLogTransform, LinearTransform,
-                         LogicleTransform, Transform)
+from .flowjo9 import Fj9Builder, WorkspaceError, fj9_compensation, linear_units, sample_scales
+from .transforms import (AsinhTransform, FlowJoBiexTransform, FlowJoDisplayTransform, FlowJoLogTransform,
+                         LinearTransform, LogicleTransform, Transform)
 
 __all__ = ["read_wsp", "list_wsp_samples", "wsp_stored_counts"]
 
@@ -62,12 +64,8 @@ def _load(path: str | os.PathLike) -> ET.Element:
     if root.tag != "Workspace":
         raise InputError("not a FlowJo workspace (root element is not <Workspace>)", file=name)
     if root.find("SampleList") is None:
-        raise InputError("workspace has no <SampleList> (FlowJo 8 and older workspaces are not supported)", file=name)
+        raise InputError("workspace has no <SampleList> (no samples to take gates from)", file=name)
     return root
-
-
-def _is_flowjo9(root: ET.Element) -> bool:
-    return str(root.get("flowJoVersion", "10")).split(".")[0] in ("7", "8", "9")
 
 
 def _sample_name(sample_el: ET.Element) -> str:
@@ -98,20 +96,35 @@ def _sample_keyword(sample_el: ET.Element, key: str) -> str | None:
     return None
 
 
-def _pick_sample(root: ET.Element, sample_name: str | None, path) -> ET.Element:
+def _pick_sample(root: ET.Element, sample_name: str | None, path, event_count: int | None = None) -> ET.Element:
     samples = root.find("SampleList").findall("Sample")
     if not samples:
         raise InputError("workspace contains no samples", file=Path(path).name)
-    if sample_name is None:
+    if sample_name is None and event_count is None:
         return samples[0]
-    want = {sample_name, Path(sample_name).stem}
-    for s in samples:
-        name = _sample_name(s)
-        fil = _sample_keyword(s, "$FIL") or ""
-        if want & {name, Path(name).stem, fil, Path(fil).stem}:
-            return s
+    hits = samples
+    if sample_name is not None:
+        want = {sample_name, Path(sample_name).stem}
+        hits = []
+        for s in samples:
+            name = _sample_name(s)
+            fil = _sample_keyword(s, "$FIL") or ""
+            if want & {name, Path(name).stem, fil, Path(fil).stem, s.get("sampleID", "")}:
+                hits.append(s)
+    if len(hits) > 1 and event_count is not None:
+        hits = [s for s in hits if _sample_tot(s) == event_count] or hits
+    if hits:
+        return hits[0]
     raise InputError(f"sample '{sample_name}' not in workspace (samples: "
                      f"{', '.join(_sample_name(s) for s in samples)})", file=Path(path).name)
+
+
+def _sample_tot(sample_el: ET.Element) -> int | None:
+    v = _sample_keyword(sample_el, "$TOT") or sample_el.get("eventCount")
+    try:
+        return int(str(v).strip())
+    except (TypeError, ValueError):
+        return None
 
 
 def _parse_transforms(sample_el: ET.Element, where: str) -> dict[str, Transform]:
@@ -173,17 +186,20 @@ class _Builder:
         self.gates: list[Gate] = []
         self.used: set[str] = set()
         self.path_to_id: dict[str, str] = {}
-        self.pending_bool: list[tuple[str, str | None, str, list[str], str]] = []
+        self.pending_bool: list[tuple[str, str | None, str, list[str], str, str | None]] = []
 
-    def unique(self, name: str, parent: str | None = None) -> str:
-        """Population id: the FlowJo name, or ``name (parent)`` when the name is already used
-        elsewhere in the tree (ids must be unique; FlowJo names need only be unique per parent)."""
-        out = name
-        if out in self.used and parent:
-            out = f"{name} ({parent})"
+    def count_names(self, sub: ET.Element) -> None:
+        self._names: dict[str, int] = {}
+        for n in sub.iter():
+            if n.tag in ("Population", "AndNode", "OrNode", "NotNode"):
+                self._names[n.get("name", "")] = self._names.get(n.get("name", ""), 0) + 1
+
+    def unique(self, name: str, path: str) -> str:
+        """Population id: the FlowJo name, or its path when the name occurs twice (the name is kept)."""
+        out = name if getattr(self, "_names", {}).get(name, 0) <= 1 else path
         base, k = out, 2
         while out in self.used:
-            out = f"{base} ({k})"
+            out = f"{base} [{k}]"
             k += 1
         self.used.add(out)
         return out
@@ -216,7 +232,8 @@ class _Builder:
         def tx(j: int, v: float | None) -> float | None:
             if v is None or xfs[j] is None:
                 return v
-            return float(xfs[j].apply(np.array([v]))[0])
+            t = xfs[j]  # FlowJo 9.7+ display scales: vertices go to (unbinned) display channels
+            return float((t.channels if isinstance(t, FlowJoDisplayTransform) else t.apply)(np.array([v]))[0])
 
         if kind == "RectangleGate":
             mins = [tx(j, None if _attr(d, _G, "min") is None else float(_attr(d, _G, "min"))) for j, d in enumerate(dim_els)]
@@ -274,7 +291,8 @@ class _Builder:
                 continue
             name = node.get("name", "population")
             path = f"{parent_path}/{name}" if parent_path else name
-            gid = self.unique(name, parent_id)
+            gid = self.unique(name, path)
+            gname = None if gid == name else name
             self.path_to_id[path] = gid
             if tag == "Population":
                 gel = node.find("Gate")
@@ -282,152 +300,102 @@ class _Builder:
                 if shape is None:
                     raise InputError(f"population '{path}' has no gate", file=self.where)
                 if shape.get("eventsInside", "1") == "0":
-                    inner = self.unique(f"{name} (inside)")
+                    inner = self.unique(f"{gid} (inside)", f"{path} (inside)")
                     self.gates.append(self.gate(shape, inner, parent_id))
-                    self.gates.append(BooleanGate(gid, parent_id, (), "not", ((inner, False),)))
+                    self.gates.append(BooleanGate(gid, parent_id, (), "not", ((inner, False),), name=gname))
                 else:
-                    self.gates.append(self.gate(shape, gid, parent_id))
+                    self.gates.append(dataclasses.replace(self.gate(shape, gid, parent_id), name=gname))
             else:
                 deps = [d.get("name", "") for d in node.iter("Dependent")]
                 op = {"AndNode": "and", "OrNode": "or", "NotNode": "not"}[tag]
-                self.pending_bool.append((gid, parent_id, op, deps, path))
-                self.gates.append(BooleanGate(gid, parent_id, (), op, tuple((d, False) for d in deps) or (("", False),)))
+                self.pending_bool.append((gid, parent_id, op, deps, path, gname))
+                refs = tuple((d, False) for d in deps) or (("", False),)
+                self.gates.append(BooleanGate(gid, parent_id, (), op, refs))
             self.walk(node.find("Subpopulations"), gid, path)
 
     def resolve_booleans(self) -> None:
         fixed = {}
-        for gid, parent, op, deps, path in self.pending_bool:
+        for gid, parent, op, deps, path, gname in self.pending_bool:
             refs = []
+            parent_path = path.rpartition("/")[0]
             for dep in deps:
-                ref = self.path_to_id.get(dep.strip("/")) or self.path_to_id.get(dep.rsplit("/", 1)[-1])
+                ref = (self.path_to_id.get(f"{parent_path}/{dep}".strip("/")) or self.path_to_id.get(dep.strip("/"))
+                       or self.path_to_id.get(dep.rsplit("/", 1)[-1]))
                 if ref is None:
                     raise InputError(f"Boolean population '{path}' refers to unknown population '{dep}'",
                                      file=self.where)
                 refs.append((ref, False))
-            fixed[gid] = BooleanGate(gid, parent, (), op, tuple(refs))
+            fixed[gid] = BooleanGate(gid, parent, (), op, tuple(refs), name=gname)
         self.gates = [fixed.get(g.id, g) for g in self.gates]
 
 
-# --- FlowJo 9 ----------------------------------------------------------------------------------------
-
-def _fj9_transforms(root: ET.Element, sample_el: ET.Element) -> dict[str, Transform]:
-    tables = list(root.find("CalibrationTables") or [])
-    out: dict[str, Transform] = {}
-    for p in sample_el.findall("Parameter"):
-        name = p.get("name")
-        if p.get("log", "0") != "1":
-            continue
-        idx = p.get("calibrationIndex")
-        if idx is not None and 0 < int(idx) <= len(tables):
-            t = tables[int(idx) - 1]
-            dec = float(t.get("biexponentialDecades", "0"))
-            if dec > 0:
-                top = float(t.text.rsplit(",", 1)[-1]) if t.text else 262144.0
-                out[name] = FlowJoBiexTransform(name, width=float(t.get("biexponentialWidth", "-10")),
-                                                negative=float(t.get("biexponentialNegDecades", "0")),
-                                                positive=dec, max_value=262144.0 if top > 2 ** 17 else top)
-                continue
-        low = float(p.get("lowValue", "1"))
-        if low <= 0:  # a display range reaching below zero is FlowJo's biex (workspace preferences)
-            pref = root.find("Preferences")
-            g = (lambda k, d: float(pref.get(k, d)) if pref is not None else float(d))  # noqa: E731
-            out[name] = FlowJoBiexTransform(name, width=g("DT_32BitCustomWidth", "-10"),
-                                            negative=g("DT_32BitCustomExtra", "0"),
-                                            positive=g("DT_32BitCustomDecades", "4.5"), max_value=262144.0)
-            continue
-        out[name] = FlowJoLogTransform(name, offset=low, decades=float(p.get("decades", "4")) or 4.0)
-    return out
+def _fj9_layout(node: ET.Element | None) -> bool:
+    """FlowJo 7/8/9.6 layout: populations directly under ``<SampleNode>`` with FlowJo's own gate XML."""
+    return node is not None and node.find("Subpopulations") is None
 
 
-def _fj9_compensation(root: ET.Element, sample_el: ET.Element) -> tuple[Compensation | None, str, str]:
-    mats = root.find("CompensationMatrices")
-    if mats is None or not len(mats):
-        return None, "", ""
-    wanted = _sample_keyword(sample_el, "FJ_CompMatrixName")
-    chosen = next((m for m in mats if m.get("name") == wanted), None)
-    if chosen is None:
-        if sample_el.get("compensationID") in (None, "0", "-1"):
-            return None, "", ""
-        chosen = mats[0]
-    rows = chosen.findall("Channel")
-    fluor = [r.get("name") for r in rows]
-    det = [v.get("name") for v in rows[0].findall("ChannelValue")]
-    m = np.array([[float(v.get("value")) for v in r.findall("ChannelValue")] for r in rows], dtype=np.float64)
-    return Compensation(chosen.get("name"), tuple(det), tuple(fluor), m), chosen.get("prefix", "<"), chosen.get("suffix", ">")
+def read_wsp(path: str | os.PathLike, sample_name: str | None = None, *, counting: str = "flowjo",
+             event_count: int | None = None) -> GatingStrategy:
+    """Gating strategy (gates, transforms, compensation) of one sample of a FlowJo 7-10 workspace.
 
-
-def _fj9_gate(b: "_Builder", holder: ET.Element, gid: str, parent: str | None) -> Gate:
-    names = [x.text or "" for x in holder.iter("String")]
-    shape = next((c for c in holder if c.tag in ("Polygon", "PolyRect", "Range", "Ellipse", "Rectangle")), None)
-    if shape is None:
-        raise InputError(f"population '{gid}': unsupported FlowJo 9 gate", file=b.where)
-    verts = np.array([[float(v.get("x")), float(v.get("y"))] for v in shape.iter("Vertex")], dtype=np.float64)
-    if shape.tag == "Range":
-        dim, t = b.dimension(names[0])
-        xs = verts[:, 0] if t is None else t.apply(verts[:, 0])
-        return RangeGate(gid, parent, (dim,), (float(xs.min()),), (float(xs.max()),))
-    dims, xfs = zip(*(b.dimension(n) for n in names[:2]))
-    disp = verts.copy()
-    for j in range(2):
-        if xfs[j] is not None:
-            disp[:, j] = xfs[j].apply(verts[:, j])
-    if shape.tag == "Ellipse":
-        center = disp.mean(axis=0)
-        major, minor = disp[1] - disp[0], disp[3] - disp[2]
-        a, bb = np.linalg.norm(major) / 2.0, np.linalg.norm(minor) / 2.0
-        u = major / np.linalg.norm(major)
-        v = np.array([-u[1], u[0]])
-        cov = a * a * np.outer(u, u) + bb * bb * np.outer(v, v)
-        return EllipsoidGate(gid, parent, tuple(dims), tuple(center), tuple(map(tuple, cov)), 1.0)
-    return PolygonGate(gid, parent, tuple(dims), tuple(map(tuple, disp)))
-
-
-def _fj9_walk(b: "_Builder", node: ET.Element, parent_id: str | None, parent_path: str) -> None:
-    for pop in node.findall("Population"):
-        name = pop.get("name", "population")
-        path = f"{parent_path}/{name}" if parent_path else name
-        gid = b.unique(name, parent_id)
-        b.path_to_id[path] = gid
-        holder = pop.find("PolygonGate")
-        if holder is None:
-            raise InputError(f"population '{path}' has no gate", file=b.where)
-        b.gates.append(_fj9_gate(b, holder, gid, parent_id))
-        _fj9_walk(b, pop, gid, path)
-
-
-def read_wsp(path: str | os.PathLike, sample_name: str | None = None) -> GatingStrategy:
-    """Gating strategy (gates, transforms, compensation) of one sample of a FlowJo 10 workspace.
-
-    ``sample_name`` selects the sample by FlowJo name or file stem; default: the first one.
+    ``sample_name`` selects the sample by FlowJo name, file name or stem (default: the first);
+    ``event_count`` tells apart samples sharing one name (matched against ``$TOT``).
+    ``counting="flowjo"`` (default) counts on FlowJo's binned display channels for FlowJo 7-9
+    workspaces; ``"exact"`` tests exact event values.  FlowJo 10 gates are always exact here.
     """
+    if counting not in ("flowjo", "exact"):
+        raise ValueError(f"counting must be 'flowjo' or 'exact', not {counting!r}")
     root = _load(path)
     where = Path(path).name
-    sample_el = _pick_sample(root, sample_name, path)
+    sample_el = _pick_sample(root, sample_name, path, event_count)
     node = sample_el.find("SampleNode")
-    if _is_flowjo9(root):
-        transforms = _fj9_transforms(root, sample_el)
-        comp, prefix, suffix = _fj9_compensation(root, sample_el)
-        b = _Builder(transforms, comp, prefix, suffix, where)
-        if node is not None:
-            _fj9_walk(b, node, None, "")
-    else:
-        transforms = _parse_transforms(sample_el, where)
-        comp, prefix, suffix = _parse_compensation(sample_el, where)
-        b = _Builder(transforms, comp, prefix, suffix, where)
-        b.walk(None if node is None else node.find("Subpopulations"), None, "")
-        b.resolve_booleans()
-    used_xf = {d.transform_ref for g in b.gates for d in g.dimensions if d.transform_ref}
     try:
-        return GatingStrategy(b.gates, [t for k, t in transforms.items() if k in used_xf],
-                              [comp] if comp is not None else [])
+        return _read_sample(root, sample_el, node, where, counting)
+    except WorkspaceError as e:
+        raise InputError(e.message, file=where) from None
+
+
+def _read_sample(root: ET.Element, sample_el: ET.Element, node: ET.Element | None, where: str,
+                 counting: str) -> GatingStrategy:
+    engine = "exact"
+    if _fj9_layout(node):
+        comp = fj9_compensation(root, sample_el)
+        scales = sample_scales(root, sample_el, comp.id if comp is not None else None, counting == "flowjo")
+        b9 = Fj9Builder(scales, comp, where, linear_units(sample_el, node, scales))
+        b9.count_names(node)
+        b9.walk(node, None, "")
+        b9.resolve_booleans()
+        gates, transforms = b9.gates, list(b9.used_transforms.values())
+        engine = counting
+    else:
+        transforms_d = _parse_transforms(sample_el, where)
+        comp, prefix, suffix = _parse_compensation(sample_el, where)
+        if comp is None and sample_el.find("Transformations") is None:
+            # FlowJo 9.7-9.9 layout: Gating-ML gates, but FlowJo 9 scales and workspace matrices
+            comp, prefix, suffix = fj9_compensation(root, sample_el), "<", ">"
+            scales = sample_scales(root, sample_el, comp.id if comp is not None else None, counting == "flowjo")
+            transforms_d = {k: v for k, v in scales.items()}
+            engine = counting
+        b = _Builder(transforms_d, comp, prefix, suffix, where)
+        sub = None if node is None else node.find("Subpopulations")
+        if sub is not None:
+            b.count_names(sub)
+        b.walk(sub, None, "")
+        b.resolve_booleans()
+        gates = b.gates
+        used_xf = {d.transform_ref for g in b.gates for d in g.dimensions if d.transform_ref}
+        transforms = list({t.id: t for t in transforms_d.values() if t.id in used_xf}.values())
+    try:
+        return GatingStrategy(gates, transforms, [comp] if comp is not None else [], counting=engine)
     except ValueError as e:
         raise InputError(str(e), file=where) from None
 
 
-def wsp_stored_counts(path: str | os.PathLike, sample_name: str | None = None) -> dict[str, int]:
+def wsp_stored_counts(path: str | os.PathLike, sample_name: str | None = None, *,
+                      event_count: int | None = None) -> dict[str, int]:
     """FlowJo's stored ``count`` per population path (``-1`` = FlowJo did not compute it)."""
     root = _load(path)
-    sample_el = _pick_sample(root, sample_name, path)
+    sample_el = _pick_sample(root, sample_name, path, event_count)
     out: dict[str, int] = {}
 
     def walk(sub, prefix):
@@ -439,7 +407,7 @@ def wsp_stored_counts(path: str | os.PathLike, sample_name: str | None = None) -
                 out[p] = int(float(n.get("count", "-1")))
                 walk(n if fj9 else n.find("Subpopulations"), p)
 
-    fj9 = _is_flowjo9(root)
     node = sample_el.find("SampleNode")
+    fj9 = _fj9_layout(node)
     walk(None if node is None else (node if fj9 else node.find("Subpopulations")), "")
     return out

@@ -61,6 +61,9 @@ class Gate:
     id: str
     parent_id: str | None = None
     dimensions: tuple[Dimension, ...] = ()
+    #: population name shown to people when it differs from the (unique) id, e.g. an imported
+    #: FlowJo name used twice in the tree; None = the id is the name
+    name: str | None = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self):
         object.__setattr__(self, "dimensions", _dims(self.dimensions))
@@ -84,6 +87,8 @@ class Gate:
     def to_dict(self) -> dict:
         d: dict[str, Any] = {"kind": self.kind}
         for f in dataclasses.fields(self):
+            if f.name == "name" and self.name is None:
+                continue
             d[f.name] = _jsonable(getattr(self, f.name))
         return d
 

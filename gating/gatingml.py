@@ -20,7 +20,7 @@ from .compensation import FCS_REF, UNCOMPENSATED, Compensation
 from .gates import (BooleanGate, Dimension, Divider, EllipsoidGate, Gate, PolygonGate, Quadrant, QuadrantGate,
                     RangeGate, RectangleGate)
 from .strategy import GatingStrategy
-from .transforms import (AsinhTransform, FlowJoBiexTransform, FlowJoLogTransform, HyperlogTransform,
+from .transforms import (AsinhTransform, FlowJoLogTransform, HyperlogTransform,
                          LinearTransform, LogicleTransform, LogTransform, RatioTransform, Transform)
 
 __all__ = ["read_gatingml", "write_gatingml", "to_gatingml_string", "NS"]
@@ -254,7 +254,7 @@ def _write_transform(root: ET.Element, t: Transform) -> None:
         for c in t.channels:
             ET.SubElement(r, _D + "fcs-dimension", {_D + "name": c})
     else:
-        kind = "FlowJo biex" if isinstance(t, FlowJoBiexTransform) else type(t).__name__
+        kind = {"biex": "FlowJo biex", "flowjo_display": "FlowJo display channels"}.get(t.kind, type(t).__name__)
         raise ValueError(f"transform '{t.id}' ({kind}) has no Gating-ML 2.0 equivalent; "
                          "change it to logicle or arcsinh before exporting")
 

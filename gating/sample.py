@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from engine.errors import InputError
 
-__all__ = ["FCSError", "Sample", "read_fcs", "read_fcs_metadata", "count_datasets", "parse_spillover"]
+from .fcs_text import FCSTextError, _dataset_offsets, _header, _parse_text, _Text, checked_par
 
 
 class FCSError(InputError):
@@ -27,6 +26,8 @@ class FCSError(InputError):
         self.path = str(path) if path is not None else None
         self.problem = problem
         super().__init__(problem, file=Path(path).name if path is not None else None)
+
+__all__ = ["FCSError", "Sample", "read_fcs", "read_fcs_bytes", "read_fcs_metadata", "count_datasets", "parse_spillover"]
 
 
 class Sample:
@@ -100,113 +101,15 @@ class Sample:
 
 
 # ----------------------------------------------------------------------------------- parsing
-
-def _norm(key: str) -> str:
-    """Keyword lookup key: case-insensitive, surrounding blanks and a leading ``$`` ignored."""
-    k = key.strip().upper()
-    return k[1:] if k.startswith("$") else k
-
-
-def _parse_text(raw: bytes) -> dict[str, str]:
-    """Split a TEXT segment into keyword/value pairs (doubled delimiters are escapes)."""
-    if not raw:
-        return {}
-    delim = raw[:1]
-    body = raw[1:]
-    # protect escaped (doubled) delimiters, then split
-    placeholder = b"\x00\x01ESC\x01\x00"
-    body = body.replace(delim + delim, placeholder)
-    parts = body.split(delim)
-    if parts and parts[-1].strip(b" \r\n\x00") == b"":
-        parts = parts[:-1]
-    out: dict[str, str] = {}
-    for i in range(0, len(parts) - 1, 2):
-        k = parts[i].replace(placeholder, delim)
-        v = parts[i + 1].replace(placeholder, delim)
-        try:
-            ks, vs = k.decode("utf-8"), v.decode("utf-8")
-        except UnicodeDecodeError:
-            ks, vs = k.decode("latin-1"), v.decode("latin-1")
-        ks = ks.strip()
-        if ks:
-            out[ks] = vs
-    return out
-
-
-class _Text:
-    """Case-/``$``-insensitive view on the TEXT keywords."""
-
-    def __init__(self, kw: dict[str, str]):
-        self.raw = kw
-        self.lut = {_norm(k): v for k, v in kw.items()}
-
-    def get(self, key: str, default: str | None = None) -> str | None:
-        return self.lut.get(_norm(key), default)
-
-    def int(self, key: str, default: int | None = None) -> int | None:
-        v = self.get(key)
-        if v is None:
-            return default
-        try:
-            return int(float(v.strip()))
-        except ValueError:
-            return default
-
-    def float(self, key: str, default: float | None = None) -> float | None:
-        v = self.get(key)
-        if v is None:
-            return default
-        try:
-            return float(v.strip().replace(",", "."))
-        except ValueError:
-            return default
-
-
-def _header(buf: bytes, offset: int, path) -> dict[str, Any]:
-    head = buf[offset:offset + 58]
-    if len(head) < 58 or not head.startswith(b"FCS"):
-        raise FCSError(path, "not an FCS file (no 'FCS' HEADER at byte %d)" % offset)
-    version = head[3:6].decode("ascii", "replace")
-    vals = []
-    for j in range(6):
-        field = head[10 + 8 * j: 18 + 8 * j].strip()
-        try:
-            vals.append(int(field) if field else 0)
-        except ValueError:
-            raise FCSError(path, f"HEADER offset field {j + 1} is not a number: {field!r}") from None
-    return dict(version=version, text=(vals[0], vals[1]), data=(vals[2], vals[3]), analysis=(vals[4], vals[5]))
-
-
-def _find_header(buf: bytes, offset: int) -> int | None:
-    """Locate a dataset HEADER at ``offset``, tolerating the off-by-one ``$NEXTDATA`` seen in LMD files."""
-    for cand in (offset, offset - 1, offset + 1, offset - 2, offset + 2):
-        if 0 <= cand and buf[cand:cand + 3] == b"FCS":
-            return cand
-    return None
-
-
-def _dataset_offsets(buf: bytes, path) -> list[int]:
-    offsets = [0]
-    seen = {0}
-    while True:
-        off = offsets[-1]
-        h = _header(buf, off, path)
-        t0, t1 = h["text"]
-        text = _Text(_parse_text(buf[off + t0: off + t1 + 1]))
-        nxt = text.int("NEXTDATA", 0) or 0
-        if nxt <= 0:
-            break
-        found = _find_header(buf, off + nxt)
-        if found is None or found in seen:
-            break
-        offsets.append(found)
-        seen.add(found)
-    return offsets
+# HEADER / TEXT parsing lives in gating.fcs_text (size keywords checked against the bytes present)
 
 
 def count_datasets(path: str | os.PathLike) -> int:
     """Number of datasets in an FCS/LMD file (``$NEXTDATA`` chain)."""
-    return len(_dataset_offsets(Path(path).read_bytes(), path))
+    try:
+        return len(_dataset_offsets(_read_bytes(path), path))
+    except FCSTextError as exc:
+        raise FCSError(path, exc.problem) from None
 
 
 def parse_spillover(value: str) -> tuple[list[str], np.ndarray]:
@@ -249,9 +152,7 @@ def _read_dataset(buf: bytes, off: int, path, warns: list[str]):
         for k, v in extra.items():
             kw.setdefault(k, v)
         text = _Text(kw)
-    npar = text.int("PAR")
-    if not npar or npar <= 0:
-        raise FCSError(path, "missing or invalid $PAR keyword")
+    npar = checked_par(text, path)
     mode = (text.get("MODE") or "L").strip().upper()
     if mode not in ("L", ""):
         raise FCSError(path, f"$MODE '{mode}' (histogram data) is not supported; only list mode")
@@ -274,14 +175,19 @@ def _read_dataset(buf: bytes, off: int, path, warns: list[str]):
     else:
         if any(w is None or w <= 0 for w in widths):
             raise FCSError(path, "integer data with missing or '*' $PnB widths is not supported")
-        # whole-byte widths are packed as such; odd widths (e.g. 10-bit) sit in 16/32-bit words
+        if any(w > 64 for w in widths):
+            raise FCSError(path, f"integer width {max(widths)} bits is not supported")
+        # whole-byte widths are packed as such; odd widths (e.g. 10-bit) sit in 16/32-bit words,
+        # unless the DATA segment only holds them as a continuous bit stream (see _packed_bits)
         nbytes_ch = [w // 8 if w % 8 == 0 else (2 if w <= 16 else 4) for w in widths]
-        if any(w % 8 for w in widths):
-            warns.append(f"$PnB widths {sorted(set(w for w in widths if w % 8))} read as whole 16/32-bit words")
         if any(b > 8 for b in nbytes_ch):
             raise FCSError(path, f"integer width {max(widths)} bits is not supported")
     row_bytes = sum(nbytes_ch)
     tot = text.int("TOT")
+    if dtype_kw == "I" and any(w % 8 for w in widths) and _packed_bits(h, tot, widths, row_bytes):
+        return _read_packed(buf, off, h, kw, text, tot, widths, path, warns)
+    if dtype_kw == "I" and any(w % 8 for w in widths):
+        warns.append(f"$PnB widths {sorted(set(w for w in widths if w % 8))} read as whole 16/32-bit words")
 
     # DATA offsets: TEXT (3.x) vs HEADER; choose the pair consistent with $TOT and the file
     hd0, hd1 = h["data"]
@@ -321,8 +227,11 @@ def _read_dataset(buf: bytes, off: int, path, warns: list[str]):
         have = max(0, len(buf) - off - d0)
         raise FCSError(path, f"DATA segment truncated: $TOT={tot} events need {None if tot is None else tot * row_bytes} "
                              f"bytes from offset {d0}, file has {have}")
-    if len(cands) == 2 and chosen[0] == "HEADER" and cands[0][0] == "TEXT" and cands[0][1:] != cands[1][1:]:
-        warns.append("used HEADER DATA offsets (TEXT offsets do not fit the file)")
+    if len(cands) == 2 and cands[0][1:] != cands[1][1:]:
+        # resolved like FlowJo: the offsets whose segment holds $TOT events inside the file win,
+        # TEXT first in FCS 3.x (HEADER fields overflow past 99,999,999 bytes), HEADER in FCS 2.0
+        warns.append("used HEADER DATA offsets (TEXT offsets do not fit the file)" if chosen[0] == "HEADER"
+                     else "used TEXT DATA offsets (they fit $TOT and the file)")
     _, start, n = chosen
     events, ints = _decode(buf, start, n, nbytes_ch, order, dtype_kw)
     if dtype_kw == "I":  # mask to $PnR: vendor flags may sit in the unused high bits
@@ -339,12 +248,49 @@ def _read_dataset(buf: bytes, off: int, path, warns: list[str]):
     return h, kw, text, events, dtype_kw
 
 
+def _packed_bits(h: dict, tot: int | None, widths: list[int], row_bytes: int) -> bool:
+    """True when the HEADER DATA segment is too short for word-aligned values but fits a bit stream."""
+    d0, d1 = h["data"]
+    if tot is None or tot <= 0 or d1 <= d0:
+        return False
+    nbytes = d1 - d0 + 1
+    packed = -(-tot * sum(widths) // 8)
+    return packed <= nbytes < tot * row_bytes
+
+
+def _read_packed(buf: bytes, off: int, h: dict, kw: dict, text: "_Text", tot: int, widths: list[int], path,
+                 warns: list[str]):
+    """Integer values packed as one continuous LSB-first bit stream (FCS 2.0 ``$PnB`` = 9 etc.).
+
+    Event 0 / parameter 1 is ``byte0 | (byte1 & 1) << 8`` for 9-bit data, whatever ``$BYTEORD`` says
+    (checked against FlowJo's stored counts on the FlowJo tutorial files).
+    """
+    d0 = h["data"][0]
+    row_bits = sum(widths)
+    need = -(-tot * row_bits // 8)
+    start = off + d0
+    if start + need > len(buf):
+        raise FCSError(path, f"DATA segment truncated: {tot} bit-packed events need {need} bytes from offset "
+                             f"{d0}, file has {max(0, len(buf) - start)}")
+    bits = np.unpackbits(np.frombuffer(buf, dtype=np.uint8, count=need, offset=start), bitorder="little")
+    bits = bits[:tot * row_bits].reshape(tot, row_bits)
+    cols, pos = [], 0
+    for w in widths:
+        weights = np.left_shift(np.uint64(1), np.arange(w, dtype=np.uint64))
+        cols.append(bits[:, pos:pos + w].astype(np.uint64) @ weights)
+        pos += w
+    warns.append(f"$PnB {sorted(set(widths))}: values read as an LSB-first bit stream ({need} bytes)")
+    events = np.column_stack(cols).astype(np.float64)
+    return h, kw, text, events, "I"
+
+
 def _decode(buf: bytes, start: int, n: int, nbytes_ch: list[int], order: str, dtype_kw: str):
     """DATA bytes -> (events float64 n x p, list of per-channel uint64 arrays for integer data)."""
     npar = len(nbytes_ch)
     if dtype_kw in ("F", "D"):
         dt = np.dtype(order + ("f4" if dtype_kw == "F" else "f8"))
-        return np.frombuffer(buf, dtype=dt, count=n * npar, offset=start).reshape(n, npar).astype(np.float64), None
+        with np.errstate(invalid="ignore"):  # signalling NaNs in corrupt files stay NaN
+            return np.frombuffer(buf, dtype=dt, count=n * npar, offset=start).reshape(n, npar).astype(np.float64), None
     row = sum(nbytes_ch)
     if len(set(nbytes_ch)) == 1 and nbytes_ch[0] in (1, 2, 4, 8):
         dt = np.dtype(order + f"u{nbytes_ch[0]}")
@@ -397,7 +343,10 @@ def _fcs_scaling(events: np.ndarray, text: _Text, channels: list[str], warns: li
             if f2 <= 0:
                 f2 = 1.0
             r = text.float(f"P{i + 1}R") or 1.0
-            events[:, i] = f2 * np.power(10.0, f1 * events[:, i] / r)
+            with np.errstate(over="ignore", invalid="ignore"):
+                events[:, i] = f2 * np.power(10.0, f1 * events[:, i] / r)
+            if not np.isfinite(events[:, i]).all():
+                warns.append(f"P{i + 1}: $P{i + 1}E '{e}' gives non-finite values")
         else:
             g = text.float(f"P{i + 1}G", 1.0) or 1.0
             if g not in (0.0, 1.0) and not is_time:
@@ -415,10 +364,13 @@ def _fcs_scaling(events: np.ndarray, text: _Text, channels: list[str], warns: li
 def read_fcs_metadata(path: str | os.PathLike, *, dataset: int = 0) -> dict[str, str]:
     """TEXT keywords of one dataset without decoding events."""
     buf = _read_bytes(path)
-    offs = _dataset_offsets(buf, path)
-    if not 0 <= dataset < len(offs):
-        raise FCSError(path, f"dataset {dataset} requested, file holds {len(offs)}")
-    h = _header(buf, offs[dataset], path)
+    try:
+        offs = _dataset_offsets(buf, path)
+        if not 0 <= dataset < len(offs):
+            raise FCSError(path, f"dataset {dataset} requested, file holds {len(offs)}")
+        h = _header(buf, offs[dataset], path)
+    except FCSTextError as exc:
+        raise FCSError(path, exc.problem) from None
     t0, t1 = h["text"]
     return _parse_text(buf[offs[dataset] + t0: offs[dataset] + t1 + 1])
 
@@ -441,7 +393,13 @@ def read_fcs(path: str | os.PathLike, *, dataset: int = 0, apply_timestep: bool 
     ``dataset=``.  Any problem that prevents reading raises :class:`FCSError`.
     """
     path = Path(path)
-    buf = _read_bytes(path)
+    return read_fcs_bytes(_read_bytes(path), path, dataset=dataset, apply_timestep=apply_timestep)
+
+
+def read_fcs_bytes(buf: bytes, path: str | os.PathLike = "memory.fcs", *, dataset: int = 0,
+                   apply_timestep: bool = False) -> Sample:
+    """:func:`read_fcs` on the bytes of a file already in memory (``path`` names it in messages)."""
+    path = Path(path)
     if len(buf) < 58:
         raise FCSError(path, f"file is only {len(buf)} bytes; not an FCS file")
     warns: list[str] = []
@@ -456,6 +414,8 @@ def read_fcs(path: str | os.PathLike, *, dataset: int = 0, apply_timestep: bool 
         _fcs_scaling(events, text, channels, warns, apply_timestep, dtype_kw)
     except FCSError:
         raise
+    except FCSTextError as exc:
+        raise FCSError(path, exc.problem) from None
     except (ValueError, IndexError, KeyError, OverflowError) as exc:
         raise FCSError(path, f"malformed FCS file ({exc})") from None
     spill = None
@@ -464,7 +424,7 @@ def read_fcs(path: str | os.PathLike, *, dataset: int = 0, apply_timestep: bool 
         if v and v.strip() and v.strip() not in ("0",):
             try:
                 names, mat = parse_spillover(v)
-            except (ValueError, IndexError):
+            except (ValueError, IndexError, OverflowError):
                 warns.append(f"keyword {key} could not be parsed as a spillover matrix; ignored")
                 continue
             if all(x.isdigit() and 1 <= int(x) <= len(channels) for x in names):

@@ -51,6 +51,7 @@ class GatingResult:
     paths: dict[str, str]
     parents: dict[str, str | None]
     event_count: int
+    engine: str = "exact"  # which counting engine gave the memberships (see GatingStrategy.counting)
 
     def count(self, population_id: str) -> int:
         return int(np.count_nonzero(self.membership[population_id]))
@@ -202,7 +203,10 @@ class GatingStrategy:
     """Gate hierarchy with its transforms and compensations (edit with the methods below)."""
 
     def __init__(self, gates: Iterable[Gate] = (), transforms: Iterable[Transform] = (),
-                 compensations: Iterable[Compensation] = ()):
+                 compensations: Iterable[Compensation] = (), *, counting: str = "exact"):
+        #: "exact" (every event tested exactly) or "flowjo" (FlowJo-compatible: events binned on
+        #: FlowJo's display channels by the transforms of an imported workspace)
+        self.counting = counting
         self.gates: dict[str, Gate] = {}
         self.transforms: dict[str, Transform] = {t.id: t for t in transforms}
         self.compensations: dict[str, Compensation] = {c.id: c for c in compensations}
@@ -240,14 +244,19 @@ class GatingStrategy:
                 todo.append(c)
         return out
 
+    def name_of(self, population_id: str) -> str:
+        """The population's display name (its id unless the gate carries another ``name``)."""
+        g = self.gates.get(population_id)
+        return g.name if g is not None and g.name else population_id
+
     def path(self, population_id: str) -> str:
-        """Full path such as ``"Leukocytes/Live/Neutrophils"``."""
+        """Full path of display names such as ``"Leukocytes/Live/Neutrophils"``."""
         parts, seen, pid = [], set(), population_id
         while pid is not None:
             if pid in seen:
                 raise StrategyError(f"gate '{population_id}' has a cyclic parent chain")
             seen.add(pid)
-            parts.append(pid)
+            parts.append(self.name_of(pid))
             pid = self.parent_of(pid)
         return "/".join(reversed(parts))
 
@@ -384,6 +393,7 @@ class GatingStrategy:
             paths={p: self.path(p) for p in ordered},
             parents={p: self.parent_of(p) for p in ordered},
             event_count=ev.n,
+            engine=self.counting,
         )
 
     # --- serialisation ----------------------------------------------------------------------------
@@ -394,6 +404,7 @@ class GatingStrategy:
             "transforms": [t.to_dict() for t in self.transforms.values()],
             "compensations": [c.to_dict() for c in self.compensations.values()],
             "gates": [g.to_dict() for g in self.gates.values()],
+            **({} if self.counting == "exact" else {"counting": self.counting}),
         }
 
     @classmethod
@@ -402,7 +413,8 @@ class GatingStrategy:
             raise InputError(f"gating strategy format version {d.get('version')} is newer than this program")
         return cls(gates=[gate_from_dict(g) for g in d.get("gates", [])],
                    transforms=[transform_from_dict(t) for t in d.get("transforms", [])],
-                   compensations=[Compensation.from_dict(c) for c in d.get("compensations", [])])
+                   compensations=[Compensation.from_dict(c) for c in d.get("compensations", [])],
+                   counting=str(d.get("counting", "exact")))
 
     def copy(self) -> "GatingStrategy":
         return copy.copy(self)
@@ -410,10 +422,11 @@ class GatingStrategy:
     def __copy__(self) -> "GatingStrategy":
         new = GatingStrategy.__new__(GatingStrategy)
         new.gates, new.transforms, new.compensations = dict(self.gates), dict(self.transforms), dict(self.compensations)
+        new.counting = self.counting
         return new
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, GatingStrategy) and self.gates == other.gates
+        return (isinstance(other, GatingStrategy) and self.gates == other.gates and self.counting == other.counting
                 and self.transforms == other.transforms and self.compensations == other.compensations)
 
     def __repr__(self) -> str:

@@ -292,6 +292,7 @@ class GatingTab(QWidget):
     def _set_sample(self, name: str) -> None:
         self.current_sample = name
         self.dafi_ = None
+        self.tree_model.set_dafi({})
         s = self.sample()
         chans = [s.label(i) for i in range(len(s.channels))] if s is not None else []
         for combo, default in ((self.x_channel, 0), (self.y_channel, min(1, len(chans) - 1))):
@@ -337,6 +338,7 @@ class GatingTab(QWidget):
         if section == "strategy":
             self._cache.clear()
             self.dafi_ = None
+            self.tree_model.set_dafi({})
             was_empty = self._n_gates == 0
             self.refresh()
             if was_empty and self.sample() is not None:
@@ -350,12 +352,16 @@ class GatingTab(QWidget):
             # modes/re-cluster flags (also after undo) and per-sample auto-tune overrides
             self._cache.clear()
             self.dafi_ = None
+            self.tree_model.set_dafi({})
             self.refresh()
 
     # ================================================================ axes / coordinates
     def comp_ref(self) -> str | None:
         if not self.compensate.isChecked():
             return None
+        gate_ref = getattr(self, "_axes_comp", None)  # a workspace matrix of the gates shown (FlowJo imports)
+        if gate_ref and gate_ref in self.strategy().compensations:
+            return gate_ref
         comp = self.project.data.get("compensation") or {}
         return comp.get("id", "user") if comp.get("matrix") else _gating()[0]
 
@@ -414,6 +420,7 @@ class GatingTab(QWidget):
             tr.setCurrentIndex(k)
             ch.blockSignals(False)
             tr.blockSignals(False)
+        self._axes_comp = dims[0].compensation_ref
         self.compensate.blockSignals(True)
         self.compensate.setChecked(dims[0].compensation_ref not in (None, "uncompensated"))
         self.compensate.blockSignals(False)
@@ -730,6 +737,8 @@ class GatingTab(QWidget):
 
     def _on_dafi_done(self, refiner) -> None:
         self.dafi_ = refiner
+        plain = getattr(refiner, "plain_counts_", {}) or {}
+        self.tree_model.set_dafi({p: (int(m.sum()), plain.get(p, 0)) for p, m in refiner.membership_.items()})
         self._draw_dafi_overlay()
         self.dafi_refined.emit(refiner)
 
@@ -750,8 +759,12 @@ class GatingTab(QWidget):
             keep &= parent
         dims = self.current_dimensions()
         self.plot.set_overlay(self.values(dims[0])[keep], self.values(dims[1])[keep])
-        kept = {g: len(v) for g, v in (getattr(self.dafi_, "kept_clusters_", {}) or {}).items()}
-        self.status.setText(f"DAFi: {int(keep.sum()):,} events kept (magenta); clusters kept per gate: {kept}")
+        shown = [p for item in self.gate_items.values() for p in item.gate.population_ids() if p in mem]
+        parts = [f"{p.rsplit('/', 1)[-1]} {self.tree_model.dafi_text(p)}" for p in shown
+                 if self.tree_model.dafi_text(p)]
+        shrunk = [w for w in getattr(self.dafi_, "warnings_", [])]
+        self.status.setText("DAFi refined / plain: " + ("; ".join(parts) or "no gate in view")
+                            + (f". Warning: {'; '.join(shrunk)}" if shrunk else ""))
 
     # ================================================================ auto-tune
     def autotune_selected(self) -> Worker | None:
@@ -860,9 +873,10 @@ class GatingTab(QWidget):
         self.compensate.setChecked(True)
 
     def import_gatingml(self, path) -> None:
-        from gating.gatingml import read_gatingml
+        """Replace the gates by a template recognised by content (Gating-ML, FlowJo workspace, JSON)."""
+        from gating.templates import load_template
         self.current_population = None
-        self.commit(read_gatingml(str(path)), f"Import {Path(path).name}")
+        self.commit(load_template(str(path)), f"Import {Path(path).name}")
         self.select_population(None)
 
     def export_gatingml(self, path) -> None:
@@ -873,7 +887,8 @@ class GatingTab(QWidget):
         flt = "Gating-ML (*.xml)"
         try:
             if kind == "import":
-                path, _ = QFileDialog.getOpenFileName(self, "Import Gating-ML", "", flt)
+                path, _ = QFileDialog.getOpenFileName(self, "Import gates", "",
+                                                      "Gating templates (*.xml *.wsp *.json);;All files (*)")
                 if path:
                     self.import_gatingml(path)
             else:

@@ -30,7 +30,8 @@ _TAB_CLASSES = (
     ("Results", "gui.results_tab", "ResultsTab"),
 )
 PROJECT_FILTER = f"FastMix Studio project (*{SUFFIX})"
-GATES_FILTER = "Gating-ML or FlowJo workspace (*.xml *.wsp);;Gating-ML (*.xml);;FlowJo workspace (*.wsp)"
+GATES_FILTER = ("Gating templates (*.xml *.wsp *.json);;Gating-ML or FlowJo 7-9 XML (*.xml);;FlowJo workspace (*.wsp);;"
+                "Strategy JSON (*.json);;All files (*)")
 
 
 def find_fcs_files(folder: str | os.PathLike) -> list[Path]:
@@ -367,21 +368,16 @@ class MainWindow(QMainWindow):
 
     # -- gates --------------------------------------------------------------------------------
     def import_gates(self, path: str | os.PathLike | None = None) -> bool:
-        """Replace the strategy by one read from Gating-ML (.xml) or a FlowJo workspace (.wsp)."""
+        """Replace the strategy by one read from any gating template (recognised by content, see gating.templates)."""
         if path is None:
             path = self._ask_open_path("Import gates", GATES_FILTER)
             if path is None:
                 return False
         path = Path(path)
         try:
-            if path.suffix.lower() == ".wsp":
-                from gating.flowjo import read_wsp
+            from gating.templates import load_template
 
-                strategy = read_wsp(path)
-            else:
-                from gating.gatingml import read_gatingml
-
-                strategy = read_gatingml(path)
+            strategy = load_template(path)
             data = strategy.to_dict()
         except Exception as exc:
             self.show_error(one_line_error(exc) if path.name in str(exc) else f"{path.name}: {one_line_error(exc)}")

@@ -1,4 +1,4 @@
-"""Item model of the gating hierarchy: population, count, % parent, DAFi mode, re-cluster.
+"""Item model of the gating hierarchy: population, count, % parent, DAFi mode, re-cluster, DAFi refined.
 
 The model adapts plain data (parent links, names, counts); it never edits the
 strategy itself. Edits (rename, re-parent by drag-drop, DAFi mode, re-cluster
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QAbstractItemModel, QMimeData, QModelIndex, Qt, Signal
 
 MIME = "application/x-fastmix-population"
-COLUMNS = ("Population", "Count", "% parent", "DAFi mode", "Re-cluster")
+COLUMNS = ("Population", "Count", "% parent", "DAFi mode", "Re-cluster", "DAFi / plain")
 MODES = ("event", "cluster", "slope")
 MODE_LABELS = {"event": "event", "cluster": "DAFi cluster", "slope": "slope"}
 
@@ -48,6 +48,7 @@ class PopulationTreeModel(QAbstractItemModel):
         self._modes: dict[str, str] = {}
         self._recluster: set[str] = set()
         self._editable: set[str] = set()
+        self._dafi: dict[str, tuple[int, int]] = {}
 
     # ---- feeding ------------------------------------------------------
     def set_populations(self, parents: dict[str, str | None], *,
@@ -69,6 +70,20 @@ class PopulationTreeModel(QAbstractItemModel):
         self._recluster = set(recluster or ())
         self._editable = set(parents) if editable is None else set(editable)
         self.endResetModel()
+
+    def set_dafi(self, counts: dict[str, tuple[int, int]]) -> None:
+        """Show DAFi-refined next to plain counts (``{id: (dafi, plain)}``; empty = clear)."""
+        self._dafi = dict(counts)
+        for node in self._nodes.values():
+            self.dataChanged.emit(self._index_of(node, 5), self._index_of(node, 5))
+
+    def dafi_text(self, pop_id: str) -> str | None:
+        """``"70 / 82 (85 %)"``: refined count, plain count and their ratio."""
+        c = self._dafi.get(pop_id)
+        if c is None:
+            return None
+        ratio = f"{100.0 * c[0] / c[1]:.0f} %" if c[1] else "-"
+        return f"{c[0]:,} / {c[1]:,} ({ratio})"
 
     def set_counts(self, counts: dict[str, tuple[int, int]], total: int) -> None:
         """Update counts only (same hierarchy)."""
@@ -152,10 +167,17 @@ class PopulationTreeModel(QAbstractItemModel):
             if col == 3 and pid is not None and pid in self._editable:
                 mode = self._modes.get(pid, "event")
                 return MODE_LABELS[mode] if role == Qt.DisplayRole else mode
+            if col == 5 and pid is not None:
+                return self.dafi_text(pid)
             return None
+        if role == Qt.ForegroundRole and col == 5 and pid is not None:
+            c = self._dafi.get(pid)
+            if c is not None and c[1] and c[0] < 0.5 * c[1]:
+                from PySide6.QtGui import QColor
+                return QColor("#c0392b")  # shrunk below half of the plain count
         if role == Qt.CheckStateRole and col == 4 and pid is not None and pid in self._editable:
             return Qt.Checked if pid in self._recluster else Qt.Unchecked
-        if role == Qt.TextAlignmentRole and col in (1, 2):
+        if role == Qt.TextAlignmentRole and col in (1, 2, 5):
             return int(Qt.AlignRight | Qt.AlignVCenter)
         if role == Qt.ToolTipRole and pid is not None:
             return pid

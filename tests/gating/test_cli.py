@@ -34,7 +34,9 @@ def test_gate_writes_counts_proportions_and_events(study, tmp_path):
     rc = main(["--template", str(tpl), *map(str, fcs), "--out", str(out), "--events", "--processes", "1"])
     assert rc == 0
     counts = pd.read_csv(out / "counts.csv")
-    assert list(counts.columns) == ["sample", "population", "count", "parent_count", "pct_parent", "pct_total"]
+    assert list(counts.columns) == ["sample", "population", "count", "parent_count", "pct_parent", "pct_total",
+                                    "engine"]
+    assert set(counts["engine"]) == {"exact"}  # Gating-ML: exact event engine
     st = whole_blood_template()
     for p in fcs:
         res = st.evaluate(read_fcs(p))

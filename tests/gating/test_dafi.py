@@ -66,7 +66,8 @@ def test_membership_nested_in_ancestors_and_audit(blood, tight_strategy, dafi_fi
     assert a["seed"] == 0 and a["k"] == 100 and a["n_events"] == s.event_count
     assert set(a["channels"]) == set(s.channels)  # every non-Time channel by default
     assert 1 <= a["iterations"]["sample"] <= 100
-    assert dafi_fit.centers_["sample"].shape == (100, 10)
+    assert dafi_fit.centers_["sample"].shape[0] == 100  # root: the requested k
+    assert a["per_parent"] and set(a["clusters"]) >= {"sample", "Leukocytes"}
     counts = dafi_fit.counts()
     assert list(counts.columns) == ["sample", "population", "count", "parent_count", "pct_parent", "pct_total"]
     row = counts.set_index("population").loc["Singlets/Leukocytes/Live/Neutrophils"]
@@ -106,7 +107,7 @@ def test_recluster_and_exclusion(blood):
     s, truth = blood
     st = whole_blood_template()
     excl = RectangleGate("no_nk", None, (Dimension("CD56", None, "asinh"),), mins=(0.40,), maxs=(None,))
-    d = DafiRefiner(n_clusters=40, random_state=1).fit(s, st, recluster={"Lymphocytes", "Singlets"},
+    d = DafiRefiner(n_clusters=40, random_state=1, per_parent=False).fit(s, st, recluster={"Lymphocytes", "Singlets"},
                                                        exclusions={"Lymphocytes": excl})
     lym = d.membership_["Lymphocytes"]
     assert _recall_precision(lym, truth["T_cells"])[0] > 0.97

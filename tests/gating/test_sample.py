@@ -200,3 +200,29 @@ def test_fcs_scaling_log_decoding_and_gain_on_isac_data1(shared_dir):
         np.testing.assert_allclose(s.events[:, i], 10.0 ** (4.0 * raw[:, i] / 1024.0), rtol=1e-13)
     assert s.events[:, 2].min() >= 1.0 and s.events[:, 2].max() <= 1e4
     np.testing.assert_array_equal(s.events[:, [5, 7]], raw[:, [5, 7]])
+
+
+def test_bit_packed_9bit_fcs2_is_read_lsb_first(shared_dir):
+    """FlowJo tutorial files: $PnB = 9, values form one LSB-first bit stream ($BYTEORD 4,3,2,1 notwithstanding)."""
+    path = shared_dir / "data/flowjo-labkey/advanced/931115-D02- Sample 03.fcs"
+    s = read_fcs(path)
+    assert s.event_count == 10000 and s.channels == ["ForSc", "OrthSc", "Fluor", "PhyEry", "Cy5PE"]
+    raw = path.read_bytes()[768:768 + 56250]
+    b0, b1, b2 = raw[0], raw[1], raw[2]
+    first = b0 | (b1 & 1) << 8  # event 0, ForSc
+    second = (b1 >> 1) | (b2 & 3) << 7  # event 0, OrthSc
+    assert s.events[0, 0] == pytest.approx(first / 2.5)  # $P1G 2.50
+    assert s.events[0, 1] == pytest.approx(0.2 * 10 ** (3.84 * second / 512))  # $P2E 3.84,0.2
+    assert s.events[:, 0].max() <= 511 / 2.5 and any("bit stream" in w for w in s.warnings)
+
+
+def test_offset_quirks_of_the_labkey_files(shared_dir):
+    """Space-padded / junk-suffixed offsets ("   768I"), HEADER TEXT-end two bytes early, TEXT $ENDDATA past EOF."""
+    adv = read_fcs(shared_dir / "data/flowjo-labkey/advanced/931115-E02- Sample 04.fcs")
+    assert adv.event_count == 10000 and adv.metadata.get("$BEGINDATA", "").strip() == "768I"
+    micro = read_fcs(shared_dir / "data/flowjo-labkey/flowjoquery/microFCS/118795.fcs")
+    mini = read_fcs(shared_dir / "data/flowjo-labkey/flowjoquery/miniFCS/118795.fcs")
+    assert micro.event_count == 10000 and mini.event_count == 1000
+    np.testing.assert_array_equal(micro.events[:1000], mini.events)  # first 1,000 events byte-identical
+    assert any("HEADER (2072-482071) and TEXT (2072-10739863)" in w for w in micro.warnings)
+    assert any("used TEXT DATA offsets" in w for w in micro.warnings)

@@ -310,7 +310,12 @@ def test_dafi_refine_overlay(qtbot, tab):
                                                        modes={leaf: "cluster"})
     np.testing.assert_array_equal(refiner.membership_[leaf], ref.membership_[leaf])
     assert tab.plot.overlay.isVisible()
-    assert "DAFi" in tab.status.text()
+    # refined count, plain count and ratio: in the tree and in the status line, for the gate in view
+    dafi_n, plain_n = int(refiner.membership_[leaf].sum()), int(tab.result_.membership[leaf].sum())
+    assert refiner.plain_counts_[leaf] == plain_n
+    text = tab.tree_model.index_of(leaf, 5).data()
+    assert text == f"{dafi_n:,} / {plain_n:,} ({100.0 * dafi_n / plain_n:.0f} %)"
+    assert f"{leaf} {text}" in tab.status.text() and tab.status.text().startswith("DAFi refined / plain")
 
 
 def test_demo_study_opens_with_gates_and_counts(qtbot, tmp_path):
@@ -397,3 +402,29 @@ def test_range_quadrant_gates_and_spillover(qtbot, tab):
         tab.set_spillover(list(dets), np.asarray(mat))
         assert tab.comp_ref() == "user" and tab.compensate.isChecked()
         assert tab.project.data["compensation"]["detectors"] == list(dets)
+
+
+def test_flowjo9_workspace_in_the_gating_tab(qtbot, tmp_path, shared_dir):
+    """A2004 gates imported from the .xml workspace gate the real file in the tab with FlowJo's counts."""
+    base = shared_dir / "data" / "fcs" / "flowworkspacedata"
+    project = ProjectModel()
+    project.add_fcs_files([base / "a2004_O1T2pb05i_A2_A02.fcs"])
+    jobs = JobRunner()
+    w = GatingTab(project, jobs)
+    qtbot.addWidget(w)
+    w.resize(1280, 760)
+    w.show()
+    qtbot.waitExposed(w)
+    wait_read(qtbot, w)
+    w.import_gatingml(base / "A2004Analysis.xml")  # the tab's import recognises the workspace by content
+    st = w.project.strategy
+    assert st.counting == "flowjo"
+    w.select_population("APC")
+    qtbot.waitUntil(lambda: w.result_ is not None, timeout=30000)
+    assert w.count("pDC")[0] == pytest.approx(81, abs=2)  # FlowJo stored 81
+    assert w.count("Live")[0] == pytest.approx(34469, rel=0.005)
+    dup = "Live/APC/pDC/IL-12+"  # "IL-12+" occurs three times: the tree shows the name, the tooltip the path
+    assert w.tree_model.index_of(dup).data() == "IL-12+"
+    assert w.tree_model.index_of(dup).data(Qt.ToolTipRole) == dup
+    assert {"pDC", "mDC", "B Cell"} <= set(w.gate_items)
+    jobs.shutdown()

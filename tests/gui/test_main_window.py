@@ -299,3 +299,16 @@ def test_app_icon_is_found_and_loads(qtbot):
     assert path is not None and path.name == "fastmix-studio.png"
     icon = QIcon(str(path))
     assert not icon.isNull() and icon.pixmap(32, 32).width() == 32
+
+
+def test_flowjo9_xml_workspace_imports_through_the_file_menu(qtbot, env, monkeypatch, shared_dir):
+    """A FlowJo 9 workspace saved as .xml is recognised by content, not sent to the Gating-ML reader."""
+    win = _window(qtbot, env)
+    wsp = shared_dir / "data" / "fcs" / "flowworkspacedata" / "A2004Analysis.xml"
+    monkeypatch.setattr(win, "_ask_open_path", lambda *a: str(wsp))
+    win.act_import_gates.trigger()
+    assert win.last_error is None
+    st = win.project.strategy
+    assert st is not None and "Import gates from A2004Analysis.xml" in win.act_undo.text()
+    assert st.path("Live") == "Live" and any(st.path(p) == "Live/APC/pDC" for p in st.population_ids())
+    assert win.project.section("strategy") == st.to_dict()
