@@ -17,6 +17,7 @@ per run. Methods, all from one FastMix fit per run unless noted:
 * ``moderated``: quasi-FDR of the fit on moderated-variance-scaled data (parametric);
 * ``default``: ``fdr`` of ``main.py fastmix``: permutation-calibrated association with the
   covariate (moderated variances) plus the attribution error of the term;
+* ``default B=0``: the default with ``--permutations 0`` (moderated F instead of permutations);
 * ``perm-EBLUP``: each term's whitened EBLUP calibrated alone by permutation, D fixed
   (the first design tried; separate fit);
 * ``pooled+perm``: the default with one pooled variance (separate fit);
@@ -108,10 +109,11 @@ def run_methods(expr, props, covs, *, permutations: int, seed: int, subject: boo
     out["default"] = (r.fdr, r.score - 10.0 * r.fdr, dt)
     out["OLS"] = (r.ols_fdr, -r.ols_p, dt)
     out["limma-t"] = (*limma_t(fm, expr), dt)
-    for name, kw in (("perm-EBLUP", dict(calibration="eblup")), ("pooled+perm", dict(variance="pooled"))):
+    for name, kw in (("default B=0", dict(permutations=0)), ("perm-EBLUP", dict(calibration="eblup")),
+                     ("pooled+perm", dict(variance="pooled"))):
         t0 = time.perf_counter()
-        fp = FastMix(permutations=permutations, random_state=seed, include_covariate_main=main,
-                     **kw).fit(expr, props, cov, subject=subj)
+        fp = FastMix(**{"permutations": permutations, **kw}, random_state=seed, include_covariate_main=main,
+                     ).fit(expr, props, cov, subject=subj)
         out[name] = (fp.results_.fdr, fp.results_.score - 10.0 * fp.results_.fdr, time.perf_counter() - t0)
     return out, fm.informative_, fm.mod_informative_
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from .design import assemble
 from .linalg import rhalfinv, sym_sqrt
@@ -131,19 +132,24 @@ def _rss(Y: np.ndarray, yy: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def omnibus(Y: np.ndarray, yy: np.ndarray, X: np.ndarray, groups: list[list[int]],
-            variance: str) -> tuple[np.ndarray, np.ndarray]:
+            variance: str) -> tuple[np.ndarray, np.ndarray, float]:
     """Per gene and covariate column: the drop in residual sum of squares when the
     covariate's terms enter the model, in units of the gene's (moderated or pooled)
-    residual variance (an F-type statistic times its df), and those variances."""
+    residual variance (an F-type statistic times its df); those variances; and their
+    degrees of freedom (residual plus prior, as limma's moderated F)."""
     n, L = X.shape
     d = n - L
     rss = _rss(Y, yy, X)
-    s2 = gene_scale(rss, d, variance) ** 2 if variance == "moderated" else np.full_like(rss, np.median(rss) / _wh(d))
+    if variance == "moderated":
+        sq = squeeze_var(rss / d, d)
+        s2, df = sq.var_post, d + min(sq.df_prior, 1e6)
+    else:
+        s2, df = np.full_like(rss, np.median(rss) / _wh(d)), float(d)
     F = np.empty((Y.shape[0], len(groups)))
     for j, g in enumerate(groups):
         keep = [c for c in range(L) if c not in g]
         F[:, j] = (_rss(Y, yy, X[:, keep]) - rss) / s2
-    return F, s2
+    return F, s2, df
 
 
 def attribution(Y: np.ndarray, yy: np.ndarray, X: np.ndarray, groups: list[list[int]],
@@ -261,10 +267,10 @@ def calibrate(Y: np.ndarray, P: np.ndarray, Z: np.ndarray, D: np.ndarray | None,
         if statistic == "attribution":
             return omnibus(Y, yy, X, groups, variance)
         T = np.abs(whitened_statistic(Y, yy, X, D, variance, np.asarray(cols)))
-        return T, None
+        return T, None, None
 
     X = design(Z)
-    S, s2 = stat(X)  # m x groups, larger = stronger
+    S, s2, df = stat(X)  # m x groups, larger = stronger
     order = np.argsort(-S, axis=0, kind="stable")
     sorted_obs = np.take_along_axis(S, order, axis=0)
     ge = np.zeros_like(S)  # sum over permutations of #{null >= sorted observed}
@@ -276,7 +282,14 @@ def calibrate(Y: np.ndarray, P: np.ndarray, Z: np.ndarray, D: np.ndarray | None,
         for j in range(S.shape[1]):
             ge[:, j] += m - np.searchsorted(Sb[:, j], sorted_obs[:, j], side="left")
     report(progress, total, total, "calibrated")
-    p_sorted = (1.0 + ge) / (1.0 + n_permutations * m)
+    if n_permutations > 0:
+        p_sorted = (1.0 + ge) / (1.0 + n_permutations * m)
+    elif statistic == "attribution":  # no permutations: the moderated F distribution
+        k = np.array([len(g) for g in groups], dtype=float)
+        p_sorted = special.fdtrc(k, df, sorted_obs / k)
+        ge = m * p_sorted  # expected null genes at or above, for the curves
+    else:
+        raise ValueError("the 'eblup' statistic needs permutations")
     p_sorted = np.maximum.accumulate(p_sorted, axis=0)  # monotone in the statistic
     pg = np.empty_like(p_sorted)
     np.put_along_axis(pg, order, p_sorted, axis=0)

@@ -386,7 +386,8 @@ class FastMix:
         all genes, as the R package). ``quasi_p``/``quasi_fdr`` are always the R package's.
     permutations : number B of design-restricted permutations that calibrate the
         covariate and cell x covariate terms (0 = none; ``fdr`` then falls back to the
-        parametric moderated/pooled quasi-FDR).
+        moderated F distribution of the association, or, with ``variance="pooled"``, to
+        the R package's quasi-FDR).
     calibration : "attribution" (default: permutation-calibrated association with each
         covariate, attributed to one term by likelihood) or "eblup" (each term's whitened
         EBLUP calibrated alone; calls correlated terms too, kept for comparison).
@@ -538,7 +539,8 @@ class FastMix:
         if self.variance == "moderated":
             mod = fit_moderated(Y, X, design.names, res["rss"], progress=stages("moderated fit"), **opts)
         calib = None
-        if self.permutations > 0 and design.Z.shape[1]:
+        calibrated = self.permutations > 0 or (self.variance == "moderated" and self.calibration == "attribution")
+        if calibrated and design.Z.shape[1]:
             from .calibrate import calibrate
             from .permute import PermutationScheme
 
@@ -572,13 +574,16 @@ class FastMix:
         methods = {t: base_name for t in names}
         if calib is not None:
             cols = [names.index(t) for t in calib.terms]
-            perm_p[:, cols] = calib.perm_p.to_numpy()
-            perm_fdr[:, cols] = calib.perm_fdr.to_numpy()
+            if calib.n_permutations:
+                perm_p[:, cols] = calib.perm_p.to_numpy()
+                perm_fdr[:, cols] = calib.perm_fdr.to_numpy()
             attribution[:, cols] = calib.attribution.to_numpy()
             fdr[:, cols] = calib.fdr.to_numpy()
             score[:, cols] = calib.statistic.to_numpy()  # ranks ties of fdr
-            how = (f"permutation FDR of the association ({calib.n_permutations} design-restricted permutations, "
-                   f"{calib.variance} variance) plus attribution error" if self.calibration == "attribution" else
+            null = (f"{calib.n_permutations} design-restricted permutations" if calib.n_permutations
+                    else "moderated F distribution, no permutations")
+            how = (f"FDR of the association ({null}, {calib.variance} variance) plus attribution error"
+                   if self.calibration == "attribution" else
                    f"permutation FDR of the whitened EBLUP ({calib.n_permutations} permutations, {calib.variance} variance)")
             methods.update({t: how for t in calib.terms})
         self.perm_p_ = gm(perm_p)
