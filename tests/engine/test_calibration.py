@@ -94,6 +94,22 @@ def test_calibrated_fdr_holds_on_heteroscedastic_null_where_quasi_fdr_does_not()
 
 
 @pytest.mark.slow
+def test_no_permutation_fallback_holds_on_heteroscedastic_null():
+    """``permutations=0``: the association p-values come from the moderated F distribution;
+    on the heteroscedastic null it makes no more false calls than the permutations would."""
+    false, runs_with_call = 0, 0
+    for seed in range(6):
+        s = simulate_study(3000, 24, seed=seed)
+        res = FastMix(permutations=0).fit(s.expression, s.proportions, s.covariates).results_
+        terms = [t for t in res.terms if t not in ("Neutrophils", "Lymphocytes", "Monocytes")]
+        assert res.perm_p[terms].isna().all().all() and res.attribution[terms].notna().all().all()
+        f = int((res.fdr[terms] <= 0.05).sum().sum())
+        false += f
+        runs_with_call += f > 0
+    assert false / 6 <= 1.0 and runs_with_call <= 2
+
+
+@pytest.mark.slow
 def test_calibrated_fdr_with_planted_effects_and_a_dropped_subject_correction():
     """Planted Neutrophils x Group effects (5 % of genes): realised FDR on the planted term
     stays near nominal with power; ignoring the repeated subjects (permuting samples, not
