@@ -422,6 +422,7 @@ def test_flowjo9_workspace_in_the_gating_tab(qtbot, tmp_path, shared_dir):
     w.select_population("APC")
     qtbot.waitUntil(lambda: w.result_ is not None, timeout=30000)
     assert w.count("pDC")[0] == pytest.approx(81, abs=2)  # FlowJo stored 81
+    assert "FlowJo-compatible" in w.status.text()  # which engine counted is shown
     assert w.count("Live")[0] == pytest.approx(34469, rel=0.005)
     dup = "Live/APC/pDC/IL-12+"  # "IL-12+" occurs three times: the tree shows the name, the tooltip the path
     assert w.tree_model.index_of(dup).data() == "IL-12+"
