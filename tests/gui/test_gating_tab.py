@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 
 import numpy as np
 import pytest
@@ -429,3 +430,6 @@ def test_flowjo9_workspace_in_the_gating_tab(qtbot, tmp_path, shared_dir):
     assert w.tree_model.index_of(dup).data(Qt.ToolTipRole) == dup
     assert {"pDC", "mDC", "B Cell"} <= set(w.gate_items)
     jobs.shutdown()
+    w.close()
+    w.project.strategy = None
+    gc.collect()  # collect this large tab's Qt/pyqtgraph garbage here, not in a later test
