@@ -24,7 +24,7 @@ from .strategy import GatingStrategy
 
 __all__ = ["BatchResult", "gate_batch", "gate_file", "COUNT_COLUMNS", "write_events_csv"]
 
-COUNT_COLUMNS = ["sample", "population", "count", "parent_count", "pct_parent", "pct_total"]
+COUNT_COLUMNS = ["sample", "population", "count", "parent_count", "pct_parent", "pct_total", "engine"]
 
 
 @dataclass
@@ -133,6 +133,8 @@ def gate_file(path: str, strategy: GatingStrategy | Mapping[str, Any], *, dafi: 
     else:
         result = st.evaluate(sample)
         counts = result.counts()
+    # which engine gave the counts: exact, flowjo (FlowJo-compatible binned counting) or dafi
+    counts.insert(6, "engine", result.engine)
     if events_dir is not None:
         write_events_csv(result.membership, Path(events_dir) / f"{Path(path).stem}_events.csv")
     return {"counts": counts, "audit": audit, "events": int(result.event_count)}
@@ -223,7 +225,7 @@ def gate_batch(paths: Iterable[str | os.PathLike], strategy: GatingStrategy, *, 
         if res.get("audit") is not None:
             audits[nm] = res["audit"]
     counts = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        {c: pd.Series(dtype="float64" if c.startswith("pct") else ("int64" if "count" in c else "str"))
+        {c: pd.Series(dtype="float64" if c.startswith("pct") else ("int64" if c.endswith("count") else "str"))
          for c in COUNT_COLUMNS})
     pops = {pid: strategy.path(pid) for pid in strategy.population_ids()}
     return BatchResult(counts=counts, errors=errors, samples=samples, population_paths=pops, audits=audits,

@@ -116,10 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     res = gate_batch(args.fcs, strategy, dafi=dafi, processes=args.processes, progress=progress,
                      events_dir=out if args.events else None)
     failed = dict(res.errors)
-    counts = res.counts.copy()
-    # which engine gave the counts: "exact" (every event) or "flowjo" (FlowJo-compatible binned counting)
-    counts["engine"] = "dafi" if dafi is not None else strategy.counting
-    _atomic_csv(counts, out / "counts.csv", index=False)
+    _atomic_csv(res.counts, out / "counts.csv", index=False)
     try:
         props = res.proportions(wanted)
     except StudioError as exc:

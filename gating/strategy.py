@@ -330,7 +330,8 @@ class GatingStrategy:
             quads = tuple(dataclasses.replace(q, id=new) if q.id == old else q for q in owner.quadrants)
             self.gates[owner.id] = dataclasses.replace(owner, quadrants=quads)
         else:
-            self.gates = {(new if k == old else k): (dataclasses.replace(g, id=new) if k == old else g)
+            # the new id is the name people gave it: an imported display name no longer applies
+            self.gates = {(new if k == old else k): (dataclasses.replace(g, id=new, name=None) if k == old else g)
                           for k, g in self.gates.items()}
         for k, g in list(self.gates.items()):
             upd: dict[str, Any] = {}

@@ -11,7 +11,7 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-__all__ = ["SUPPORTED", "TemplateError", "detect_template", "load_template"]
+__all__ = ["SUPPORTED", "TemplateError", "detect_template", "load_template", "workspace_sample_for"]
 
 GATINGML_NS = "http://www.isac-net.org/std/Gating-ML/v2.0/gating"
 SUPPORTED = ("Gating-ML 2.0 (.xml), FlowJo 7, 8 or 9 XML workspaces (.xml or .wsp), "
@@ -92,6 +92,16 @@ def detect_template(path: str | os.PathLike) -> str:
     if local == "Workspace" and not ns:
         return _flowjo_generation(attrs)
     raise _unsupported(p.name, f"has root element <{local}>, which is no gating template")
+
+
+def workspace_sample_for(path: str | os.PathLike, fcs_paths: list) -> str | None:
+    """Name of the FlowJo workspace sample whose file is among ``fcs_paths`` (None: no match or not FlowJo)."""
+    if detect_template(path) not in (FLOWJO9, FLOWJO10):
+        return None
+    from .flowjo import list_wsp_samples
+
+    names = {Path(str(p)).name for p in fcs_paths} | {Path(str(p)).stem for p in fcs_paths}
+    return next((s for s in list_wsp_samples(path) if s in names or Path(s).stem in names), None)
 
 
 def load_template(path: str | os.PathLike, sample_name: str | None = None, *, counting: str | None = None,

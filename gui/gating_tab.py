@@ -523,7 +523,8 @@ class GatingTab(QWidget):
                            x_range=xr, y_range=yr)
         total = len(x)
         where = self.current_population or "all events"
-        self.status.setText(f"{self.current_sample}: {total:,} events in {where}")
+        engine = "; counts: FlowJo-compatible (binned display channels)" if strategy.counting == "flowjo" else ""
+        self.status.setText(f"{self.current_sample}: {total:,} events in {where}{engine}")
         for pid in strategy.children(self.current_population):
             gate = strategy.gate_of(pid)  # a quadrant id gives its quadrant gate
             if gate.id in self.gate_items or gate_kind(gate) in ("boolean", "other") \

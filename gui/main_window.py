@@ -375,9 +375,10 @@ class MainWindow(QMainWindow):
                 return False
         path = Path(path)
         try:
-            from gating.templates import load_template
+            from gating.templates import load_template, workspace_sample_for
 
-            strategy = load_template(path)
+            # a FlowJo workspace: take the gates of the sample whose FCS file is in the project
+            strategy = load_template(path, workspace_sample_for(path, self.project.fcs_paths()))
             data = strategy.to_dict()
         except Exception as exc:
             self.show_error(one_line_error(exc) if path.name in str(exc) else f"{path.name}: {one_line_error(exc)}")

@@ -40,6 +40,7 @@ def test_batch_counts_match_single_file_gating(files, shared_dir):
     for p in paths:
         ref = st.evaluate(read_fcs(p)).counts()
         got = res.counts[res.counts["sample"] == p.stem].reset_index(drop=True)
+        assert set(got.pop("engine")) == {"exact"}  # the app's own gates: exact event engine
         pd.testing.assert_frame_equal(got, ref)
     serial = gate_batch(paths, st, processes=1)
     pd.testing.assert_frame_equal(serial.counts, res.counts)

@@ -220,3 +220,9 @@ def test_sample_gates_win_over_group_templates(shared_dir):
         back = np.column_stack([tx.inverse(np.array(g.vertices)[:, 0]), ty.inverse(np.array(g.vertices)[:, 1])])
         np.testing.assert_allclose(back, own, rtol=1e-9, atol=1e-9)
     assert any(tuple(own) != v for v in group_versions)
+
+
+def test_renaming_an_imported_duplicate_uses_the_new_name(shared_dir):
+    st = read_wsp(shared_dir / "data/fcs/flowworkspacedata/A2004Analysis.xml", A2004_SAMPLE)
+    st.rename_gate("Live/APC/pDC/IFNa+", "pDC IFNa+")
+    assert st.path("pDC IFNa+") == "Live/APC/pDC/pDC IFNa+" and st.gates["pDC IFNa+"].name is None

@@ -104,3 +104,15 @@ def test_command_line_gates_a_duplicate_named_workspace_sample(shared_dir, tmp_p
     counts = pd.read_csv(out / "counts.csv").set_index("population")["count"]
     # FlowJo stored S = 958 and S/Lv/L = 231 for the 1,000-event sample (sampleID 240)
     assert abs(counts["S"] - 958) <= 2 and abs(counts["S/Lv/L"] - 231) <= 2
+
+
+def test_workspace_sample_matching_the_project_files(shared_dir, tmp_path):
+    from gating.templates import workspace_sample_for
+
+    wsp = shared_dir / A2004
+    a2 = wsp.parent / "a2004_O1T2pb05i_A2_A02.fcs"
+    assert workspace_sample_for(wsp, [a2]) == "a2004_O1T2pb05i_A2_A02.fcs"
+    assert workspace_sample_for(wsp, [tmp_path / "other.fcs"]) is None
+    gml = tmp_path / "g.xml"
+    write_gatingml(whole_blood_template(), gml)
+    assert workspace_sample_for(gml, [a2]) is None

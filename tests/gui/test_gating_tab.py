@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 
 import numpy as np
 import pytest
@@ -422,9 +423,13 @@ def test_flowjo9_workspace_in_the_gating_tab(qtbot, tmp_path, shared_dir):
     w.select_population("APC")
     qtbot.waitUntil(lambda: w.result_ is not None, timeout=30000)
     assert w.count("pDC")[0] == pytest.approx(81, abs=2)  # FlowJo stored 81
+    assert "FlowJo-compatible" in w.status.text()  # which engine counted is shown
     assert w.count("Live")[0] == pytest.approx(34469, rel=0.005)
     dup = "Live/APC/pDC/IL-12+"  # "IL-12+" occurs three times: the tree shows the name, the tooltip the path
     assert w.tree_model.index_of(dup).data() == "IL-12+"
     assert w.tree_model.index_of(dup).data(Qt.ToolTipRole) == dup
     assert {"pDC", "mDC", "B Cell"} <= set(w.gate_items)
     jobs.shutdown()
+    w.close()
+    w.project.strategy = None
+    gc.collect()  # collect this large tab's Qt/pyqtgraph garbage here, not in a later test

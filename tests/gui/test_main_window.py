@@ -312,3 +312,12 @@ def test_flowjo9_xml_workspace_imports_through_the_file_menu(qtbot, env, monkeyp
     assert st is not None and "Import gates from A2004Analysis.xml" in win.act_undo.text()
     assert st.path("Live") == "Live" and any(st.path(p) == "Live/APC/pDC" for p in st.population_ids())
     assert win.project.section("strategy") == st.to_dict()
+    # with the A2 file in the project, the gates of that workspace sample are taken (first sample is A1)
+    from gating.flowjo import read_wsp
+
+    win.project.add_fcs_files([wsp.parent / "a2004_O1T2pb05i_A2_A02.fcs"])
+    calls = []
+    monkeypatch.setattr("gating.templates.load_template",
+                        lambda p, name=None, **kw: calls.append(name) or read_wsp(p, name))
+    win.act_import_gates.trigger()
+    assert win.last_error is None and calls == ["a2004_O1T2pb05i_A2_A02.fcs"]
