@@ -33,97 +33,6 @@ from .robust import robust_mean
 _STAGES = ("ols", "moments", "initial fit", "detect", "trim", "final fit", "tests")
 
 
-# two-sided t p-values by series for small integer df (see t_two_sided_p)
-_T_SERIES_DF = (2, 60)  # df range; above it the finite sums get long, below it (df 1) stdtr
-_T_SERIES_MIN_SIZE = 2_000  # smaller arrays: stdtr (the series' per-call overhead dominates)
-_T_SERIES_P0 = 1e-3  # finite sum where p >= P0: cancellation costs at most ~1e3 ulp there
-# tail groups (largest x, terms): the series' remainder x^N / (1 - x) is below 1e-17
-_T_TAIL_GROUPS = ((1.0 / 64.0, 10), (1.0 / 8.0, 19), (0.5, 58))
-
-
-def _horner(u: np.ndarray, coef) -> np.ndarray:
-    acc = np.full_like(u, coef[-1])
-    for c in coef[-2::-1]:
-        acc *= u
-        acc += c
-    return acc
-
-
-def t_two_sided_p(abs_t: np.ndarray, df: int) -> np.ndarray:
-    """Two-sided Student t p-values ``2 P(T_df > |t|)`` for ``abs_t = |t|``, computed in
-    place (``abs_t`` is overwritten and returned); equal to ``2 * special.stdtr(df, -|t|)``
-    within ~1e-12 relative.
-
-    For integer df in 2..60 with x = df / (df + t^2) (A&S 26.7.3-4, a = floor(df/2)):
-
-    * even df: p = 1 - sqrt(1-x) sum_{j<a} c_j x^j = sqrt(1-x) sum_{j>=a} c_j x^j,
-      c_0 = 1, c_{j+1} = c_j (2j+1)/(2j+2);
-    * odd df: p = (2/pi) [atan(sqrt(df)/t) - sqrt(x(1-x)) sum_{j<a} d_j x^j]
-      = (2/pi) sqrt(x(1-x)) sum_{j>=a} d_j x^j, d_0 = 1, d_{j+1} = d_j (2j+2)/(2j+3).
-
-    The finite sum serves where p >= 1e-3 (bounded cancellation), the positive tail
-    series (geometric remainder) where x <= 1/2, and ``stdtr`` the few values in between,
-    the non-finite ones and p < 1e-300. Any other df or a small array: ``stdtr``.
-    """
-    t = abs_t.reshape(-1)
-    if not (_T_SERIES_DF[0] <= df <= _T_SERIES_DF[1]) or int(df) != df or t.size < _T_SERIES_MIN_SIZE:
-        special.stdtr(df, np.negative(t, out=t), out=t)
-        t *= 2.0
-        return abs_t
-    nu = int(df)
-    odd = nu % 2 == 1
-    a = nu // 2
-    ratio = (lambda j: (2 * j + 2) / (2 * j + 3)) if odd else (lambda j: (2 * j + 1) / (2 * j + 2))
-    coef = [1.0]
-    for j in range(a + _T_TAIL_GROUPS[-1][1]):
-        coef.append(coef[-1] * ratio(j))
-    finite = np.isfinite(t)
-    all_finite = bool(finite.all())
-    tt = t if all_finite else np.where(finite, t, 0.0)  # t itself is overwritten last
-    with np.errstate(over="ignore"):  # |t| > 1e154: x = 0, p < 1e-300 (stdtr below)
-        den = nu + tt * tt
-    x = nu / den
-    sq = np.sqrt(nu)
-    x0 = nu / (nu + special.stdtrit(nu, 0.5 * _T_SERIES_P0) ** 2)  # p(x0) = P0
-    # the finite sum on every value (no gathers: it is the bulk for most data), then
-    # the tail series and stdtr overwrite the values with p < P0
-    p = _horner(x, coef[:a])
-    if odd:
-        p *= tt * sq / den
-        np.subtract(np.arctan2(sq, tt), p, out=p)
-        p *= 2.0 / np.pi
-    else:
-        p *= tt / np.sqrt(den)
-        np.subtract(1.0, p, out=p)
-    lo, cap = 0.0, min(x0, 0.5)
-    tail_coef = [c / coef[a] for c in coef[a:]]
-    for hi, nterm in _T_TAIL_GROUPS:
-        hi = min(hi, cap)
-        if hi <= lo:
-            continue
-        i = np.flatnonzero((x > lo) & (x <= hi) if lo > 0 else x <= hi)
-        lo = hi
-        if i.size == 0:
-            continue
-        xi, ti = x[i], tt[i]
-        tail = _horner(xi, tail_coef[:nterm])
-        tail *= coef[a] * np.power(xi, a)
-        tail *= (ti * sq / den[i]) * (2.0 / np.pi) if odd else ti / np.sqrt(den[i])
-        p[i] = tail
-    rest = np.flatnonzero((x <= x0) & (x > cap))
-    if rest.size:
-        p[rest] = 2.0 * special.stdtr(nu, -tt[rest])
-    np.minimum(p, 1.0, out=p)
-    rest = np.flatnonzero(p < 1e-300)
-    if rest.size:
-        p[rest] = 2.0 * special.stdtr(nu, -tt[rest])
-    if not all_finite:
-        other = np.flatnonzero(~finite)
-        p[other] = 2.0 * special.stdtr(nu, -t[other])
-    t[:] = p
-    return abs_t
-
-
 def truncation_lambda(d: int, trim: float) -> float:
     """Closed-form truncated chi-square correction: (1-trim) / F_{d+2}(q_{d}(1-trim))."""
     qt = stats.chi2.ppf(1.0 - trim, d)
@@ -223,8 +132,9 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
     ols_t = np.sqrt(np.outer(rss / d_res, np.diag(XtX_inv)))  # standard errors, in place below
     with np.errstate(divide="ignore", invalid="ignore"):
         np.divide(bhat, ols_t, out=ols_t)  # t statistics
-    np.abs(ols_t, out=ols_t)
-    ols_p = t_two_sided_p(ols_t, d_res)
+    np.negative(np.abs(ols_t, out=ols_t), out=ols_t)
+    ols_p = special.stdtr(d_res, ols_t, out=ols_t)  # two-sided: 2 P(T > |t|), in place
+    ols_p *= 2.0
     del ols_t
     B = bhat  # OLS deviations from the grand OLS fit, in place
     B -= beta_ols
