@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from engine.design import build_design
-from engine.fastmix import FastMix, fit_arrays
+from engine.arrayfit import fit_arrays
+from engine.fastmix import FastMix
 
 TOL = 1e-6
 
@@ -47,18 +48,18 @@ def test_design_equals_r(ref):
 
 def test_internal_quantities(raw, ref):
     sc = ref("R_internal_scalars.csv")["value"]
-    assert raw["sigma2"] == pytest.approx(sc["var.epsilon"], rel=1e-10)
-    close(raw["rss"], ref("R_internal_per_gene.csv")["rss"], 1e-9)
-    close(raw["ols_deviation"], ref("R_internal_ols_deviation.csv"), 1e-8)
-    close(raw["D_initial"], ref("R_internal_D_initial.csv"), 1e-10)
-    close(raw["eta3_initial"], ref("R_internal_initial_eta_stat3.csv"))
+    assert raw.sigma2 == pytest.approx(sc["var.epsilon"], rel=1e-10)
+    close(raw.rss, ref("R_internal_per_gene.csv")["rss"], 1e-9)
+    close(raw.ols_deviation, ref("R_internal_ols_deviation.csv"), 1e-8)
+    close(raw.D_initial, ref("R_internal_D_initial.csv"), 1e-10)
+    close(raw.eta3_initial, ref("R_internal_initial_eta_stat3.csv"))
     per_term = ref("R_internal_per_term.csv")
-    close(raw["rr0"].mu_est, per_term["rr_ols_mu_est"], 1e-8)
-    assert raw["rr0"].n_iter == sc["rr_ols_niter"]
-    assert raw["rr0"].v_inflation == pytest.approx(sc["rr_ols_V.inflation"], rel=1e-8)
-    assert raw["rr0"].radius == pytest.approx(sc["rr_ols_R"], rel=1e-10)
-    assert not raw["informative"].any() and raw["trim_df"] == sc["trimdf"] == 0
-    close(raw["D_refit"], ref("R_internal_D_refit.csv"), 1e-10)
+    close(raw.rr0.mu_est, per_term["rr_ols_mu_est"], 1e-8)
+    assert raw.rr0.n_iter == sc["rr_ols_niter"]
+    assert raw.rr0.v_inflation == pytest.approx(sc["rr_ols_V.inflation"], rel=1e-8)
+    assert raw.rr0.radius == pytest.approx(sc["rr_ols_R"], rel=1e-10)
+    assert not raw.informative.any() and raw.trim_df == sc["trimdf"] == 0
+    close(raw.D_refit, ref("R_internal_D_refit.csv"), 1e-10)
 
 
 def test_fixed_effects(model, ref):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from engine.design import build_design
-from engine.fastmix import FastMix, fit_arrays, truncation_lambda
+from engine.arrayfit import fit_arrays, truncation_lambda
+from engine.fastmix import FastMix
 from engine.progress import Cancelled
 from engine.simulate import simulate_sim1, simulate_sim2, simulate_sim3
 
@@ -116,23 +117,23 @@ def test_lambda_override_scales_only_the_informative_variances(sim2):
     Y = s.expression.to_numpy()
     a = fit_arrays(Y, design.X, design.names)
     lam = truncation_lambda(4, 0.5)
-    assert a["trim_df"] == 4 and a["lambda_"] == pytest.approx(lam, rel=1e-12)
+    assert a.trim_df == 4 and a.lambda_ == pytest.approx(lam, rel=1e-12)
     b = fit_arrays(Y, design.X, design.names, lambda_override=1.5 * lam)
-    assert b["lambda_"] == 1.5 * lam
-    np.testing.assert_array_equal(a["informative"], b["informative"])
-    np.testing.assert_array_equal(a["kept"], b["kept"])  # detection and trimming come before lambda
+    assert b.lambda_ == 1.5 * lam
+    np.testing.assert_array_equal(a.informative, b.informative)
+    np.testing.assert_array_equal(a.kept, b.kept)  # detection and trimming come before lambda
     G = np.linalg.inv(design.X.T @ design.X)
-    raw_a = np.diag(a["D_refit"] + a["sigma2"] * G)  # = c_l * S_ll
-    raw_b = np.diag(b["D_refit"] + b["sigma2"] * G)
-    inf = a["informative"]
+    raw_a = np.diag(a.D_refit + a.sigma2 * G)  # = c_l * S_ll
+    raw_b = np.diag(b.D_refit + b.sigma2 * G)
+    inf = a.informative
     np.testing.assert_allclose(raw_b[inf] / raw_a[inf], 1.5, rtol=1e-9)
     np.testing.assert_allclose(raw_b[~inf], raw_a[~inf], rtol=1e-12)
     off = ~np.eye(len(inf), dtype=bool)
-    np.testing.assert_allclose(b["D_refit"][off], a["D_refit"][off], rtol=1e-12)
-    assert not np.allclose(b["beta"], a["beta"])  # the refitted D feeds the GLS
+    np.testing.assert_allclose(b.D_refit[off], a.D_refit[off], rtol=1e-12)
+    assert not np.allclose(b.beta, a.beta)  # the refitted D feeds the GLS
     est = FastMix(lambda_override=1.5 * lam).fit(s.expression, s.proportions, s.covariates)
     assert est.lambda_ == 1.5 * lam and est.results_.parameters["lambda_override"] == 1.5 * lam
-    np.testing.assert_allclose(est.fixed_effects_["estimate"].to_numpy(), b["beta"], rtol=1e-10)
+    np.testing.assert_allclose(est.fixed_effects_["estimate"].to_numpy(), b.beta, rtol=1e-10)
 
 
 def test_results_fixed_effects_table_equals_the_attribute():
