@@ -19,6 +19,7 @@ import pandas as pd
 from .arrayfit import ArrayFit, fit_arrays, fit_moderated
 from .design import Design, build_design
 from .errors import InputError
+from .inputs import normalise_proportions
 from .matching import match_samples
 from .progress import ProgressCallback
 from .results import FastMixResults
@@ -43,13 +44,6 @@ def _progress_stages(progress: ProgressCallback | None, moderated: bool, permuta
             return progress(int(round(1000 * frac)), 1000, f"{name}: {msg}")
         return cb
     return stage
-
-
-def _as_percent(props: pd.DataFrame) -> bool:
-    """True when proportions look like percentages: values above 1 (impossible for
-    fractions), none above 100, and no row summing above ~100."""
-    v = props.to_numpy()
-    return bool(np.nanmax(v) > 1.0 and np.nanmax(v) <= 100.0 and np.nanmax(v.sum(axis=1)) <= 105.0)
 
 
 class FastMix:
@@ -163,10 +157,9 @@ class FastMix:
             r, c = np.argwhere(bad)[0]
             raise InputError("proportion is missing or not a number", file="proportions",
                              column=props.columns[c], row=samples[r])
-        props = num.astype(np.float64)
-        if _as_percent(props):
-            props = props / 100.0
-            notices.append("proportions look like percentages (values above 1, rows summing to at most 100); divided by 100")
+        props, notice = normalise_proportions(num.astype(np.float64), "proportions")
+        if notice:
+            notices.append(notice)
         Ydf = expr if list(expr.columns) == samples else expr[samples]
         Y = Ydf.to_numpy(dtype=np.float64)
         if not np.isfinite(Y).all():

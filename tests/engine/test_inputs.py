@@ -153,3 +153,27 @@ def test_fast_reader_agrees_with_checked_reader(tmp_path, text):
     pd.testing.assert_frame_equal(read_table(p), slow, check_like=False, check_flags=False)
     if "x" in text:
         assert fast is None  # text cells take the checked path
+
+
+def test_one_percentages_rule_for_reader_and_estimator():
+    """The table ``engine.inputs`` accepts as percentages is what FastMix.fit accepts (divided by
+    100, rounding to 100.2 % allowed), and a row at 150 % is refused by both, naming the row."""
+    from engine.fastmix import FastMix
+    from engine.simulate import simulate_study
+
+    sim = simulate_study(400, 24, seed=3)
+    pct = (sim.proportions * 100).round(1)
+    pct.iloc[0] = pct.iloc[0] * (100.2 / pct.iloc[0].sum())  # rounded gates summing to 100.2
+    frac, notice = normalise_proportions(pct, file="p.csv")
+    assert notice and "divided by 100" in notice
+    a = FastMix(permutations=0).fit(sim.expression, pct, sim.covariates)
+    b = FastMix(permutations=0).fit(sim.expression, frac, sim.covariates)
+    pd.testing.assert_frame_equal(a.coef_, b.coef_)
+    assert any("percentages" in n for n in a.notices_)
+    bad = pct.copy()
+    bad.iloc[5] = bad.iloc[5] * (150 / bad.iloc[5].sum())
+    row = str(bad.index[5])
+    with pytest.raises(InputError, match=rf"row '{row}': proportions sum to 1.5"):
+        normalise_proportions(bad)
+    with pytest.raises(InputError, match=rf"row '{row}': proportions sum to 1.5"):
+        FastMix(permutations=0).fit(sim.expression, bad, sim.covariates)
