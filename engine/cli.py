@@ -265,10 +265,7 @@ def write_outputs(model, report: dict, out_dir: str | os.PathLike) -> list[Path]
     t0 = time.perf_counter()
     try:
         res = model.results_
-        fe = res.fixed_effects
-        if "term" not in fe.columns:
-            fe = fe.rename_axis("term").reset_index()
-        write_csv(fe[["term", "estimate", "std_error", "t", "df", "p_value", "p_adj"]], tmp / "fixed_effects.csv")
+        write_csv(res.fixed_effects.reset_index(), tmp / "fixed_effects.csv")
         write_csv(pd.DataFrame(res.covariance), tmp / "covariance.csv", index=True, index_label="term")
         write_csv(res.to_frame(), tmp / "gene_results.csv")
         write_results_excel(res, tmp / "results.xlsx", report=report)
@@ -336,7 +333,7 @@ def _summary(model, report: dict, out_dir: Path, top: int = 5) -> str:
                  + f" (kept genes {res.kept_genes}, sigma2 {res.sigma2:.4g})")
     fe = res.fixed_effects
     lines.append("fixed effects:")
-    lines.append(fe.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    lines.append(fe.to_string(float_format=lambda v: f"{v:.4g}"))
     calls = report.get("results", {}).get("calls_at_fdr_0.05", {})
     if calls:
         lines.append("calls at fdr <= 0.05 (expected under permuted labels):")

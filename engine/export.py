@@ -138,10 +138,7 @@ def write_results_excel(results, path: str | os.PathLike, report: dict | None = 
     reserved = ("Fixed effects", "Covariance D", "Parameters", "Columns", "Run report")
     names = sheet_names(list(results.terms), reserved=reserved)
     sheets = [(names[t], sheet_xml(term_table(results, t), text_columns=("gene",))) for t in results.terms]
-    fe = results.fixed_effects
-    if "term" not in fe.columns:
-        fe = fe.rename_axis("term").reset_index()
-    sheets.append(("Fixed effects", sheet_xml(fe, text_columns=("term",))))
+    sheets.append(("Fixed effects", sheet_xml(results.fixed_effects.reset_index(), text_columns=("term",))))
     cov = pd.DataFrame(results.covariance)
     cov = cov.rename_axis("term").reset_index()
     sheets.append(("Covariance D", sheet_xml(cov, text_columns=("term",))))

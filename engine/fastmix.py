@@ -324,7 +324,7 @@ class FastMix:
             terms=tuple(names), term_kinds=dict(zip(names, design.kinds)), coef=self.coef_,
             random_effects=self.random_effects_, quasi_p=self.quasi_p_, quasi_fdr=self.quasi_fdr_,
             ols_p=self.ols_p_, ols_fdr=self.ols_fdr_,
-            fixed_effects=pd.DataFrame({"term": fe.index.to_numpy(), **fe_cols}),  # = fe.reset_index()
+            fixed_effects=fe,
             covariance=self.D_, parameters=params,
             informative_terms=[t for t, f in zip(names, res.informative) if f],
             kept_genes=self.kept_genes_, sigma2=self.sigma2_, overall_stat=self.overall_stat_,

@@ -45,7 +45,7 @@ class FastMixResults:
     quasi_fdr: pd.DataFrame
     ols_p: pd.DataFrame
     ols_fdr: pd.DataFrame
-    fixed_effects: pd.DataFrame
+    fixed_effects: pd.DataFrame  # indexed by term: estimate, std_error, t, df, p_value, p_adj
     covariance: pd.DataFrame
     parameters: dict
     informative_terms: list
@@ -121,7 +121,7 @@ class FastMixResults:
                  "informative terms (trimmed): " + (", ".join(self.informative_terms) or "none"),
                  f"detector: {self.parameters.get('detector')}   trim: {self.parameters.get('trim')}",
                  "", "Fixed effects (transcriptome-wide):",
-                 self.fixed_effects.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+                 self.fixed_effects.to_string(float_format=lambda v: f"{v:.4g}"),
                  "", "Genes called at FDR <= 0.05 per term (method):"]
         for t in self.terms:
             how = self.fdr_methods.get(t, "quasi-FDR (BH, pooled variance)")

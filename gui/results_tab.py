@@ -329,7 +329,7 @@ class ResultsTab(QWidget):
                     item.setToolTip(0, f"{t}: not informative (no gene-specific variation detected)")
                 first = first or item
         fe = results.fixed_effects
-        self.fixed_model.set_frame(fe if "term" in fe.columns else fe.rename_axis("term").reset_index())
+        self.fixed_model.set_frame(fe.reset_index())
         self.fixed_table.resizeColumnsToContents()
         self.heatmap.set_matrix(pd.DataFrame(results.covariance))
         if fit is not None and getattr(fit, "design_", None) is not None:
@@ -408,10 +408,8 @@ class ResultsTab(QWidget):
         self.calibration.set_curve(curve, calibration_sentence(term, entry, fdr) if entry else "")
 
     def _fixed_effect(self, term: str) -> float | None:
-        fe = self.results.fixed_effects
-        fe = fe.set_index("term") if "term" in fe.columns else fe
         try:
-            return float(fe.loc[term, "estimate"])
+            return float(self.results.fixed_effects.loc[term, "estimate"])
         except (KeyError, TypeError, ValueError):
             return None
 

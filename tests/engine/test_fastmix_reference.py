@@ -116,7 +116,8 @@ def test_results_object(model):
     assert np.all(np.diff(one["quasi_p"].to_numpy()) >= 0)
     assert one.iloc[0]["gene"] == model.quasi_p_["Cell1.Group"].idxmin()
     assert res.term_kinds["Cell2.Group"] == "interaction" and res.term_kinds["Group"] == "covariate"
-    assert list(res.fixed_effects.columns) == ["term", "estimate", "std_error", "t", "df", "p_value", "p_adj"]
+    assert list(res.fixed_effects.reset_index().columns) == ["term", "estimate", "std_error", "t", "df", "p_value",
+                                                             "p_adj"]
     assert res.informative_terms == [] and res.kept_genes == 5000
     assert "Cell1.Group" in res.summary() and "quasi_p" in res.column_descriptions
     X = model.design_.X
