@@ -14,16 +14,15 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from engine.errors import DesignError, InputError, StudioError
-from engine.inputs import constant_columns, excel_date_ids, looks_like_counts, normalise_proportions, read_expression, read_table, require_numeric
+from engine.errors import InputError, StudioError
+from engine.inputs import read_expression, read_table
 from engine.progress import ProgressCallback
+from engine.study_inputs import StudyInputs, align_inputs, check_design
 
 __all__ = ["OUTPUT_FILES", "StudyInputs", "load_inputs", "run_fastmix", "write_outputs", "main"]
 
@@ -32,174 +31,30 @@ OUTPUT_FILES = ("fixed_effects.csv", "covariance.csv", "gene_results.csv", "resu
                 "report.json", "report.html")
 
 
-@dataclass(frozen=True)
-class StudyInputs:
-    """Checked, sample-matched inputs ready for ``FastMix.fit``."""
-
-    expression: pd.DataFrame          # genes x matched samples
-    proportions: pd.DataFrame         # matched samples x cell types, fractions
-    covariates: pd.DataFrame | None   # matched samples x covariates (text kept)
-    subject: pd.Series | None         # subject ID per sample (repeated measures)
-    weights: pd.Series | None
-    samples: list
-    match: Any                        # engine.matching.SampleMatch
-    notices: list
-    warnings: list
-    files: dict
-    strata: pd.Series | None = None   # stratum per sample (permutations stay inside it)
-
-
 def _as_table(obj, role: str, *, numeric: bool) -> pd.DataFrame:
-    if isinstance(obj, pd.DataFrame):
-        df = obj.copy()
-        df.attrs.setdefault("file", role)
-        df.index = pd.Index([str(i) for i in df.index], dtype=object)
-        df.columns = [str(c) for c in df.columns]
-        if numeric:
-            require_numeric(df, df.attrs["file"])
-        return df
+    if isinstance(obj, pd.DataFrame):  # checked by align_inputs
+        return obj
     return read_table(obj, numeric=numeric)
 
 
 def load_inputs(expression, proportions, covariates=None, *, subject: str | None = None,
                 weights=None, reference: dict | None = None, orientation: str = "genes_x_samples",
                 strata: str | None = None) -> StudyInputs:
-    """Read and check every input, match samples by ID; raise ``InputError`` naming file/column/row."""
+    """Read every input (paths or DataFrames) and check it with ``engine.study_inputs.align_inputs``,
+    the validation shared with ``FastMix.fit`` and the app; errors name file/column/row."""
     files = {"expression": expression, "proportions": proportions, "covariates": covariates, "weights": weights}
-    notices: list[str] = []
-    warnings: list[str] = []
     props = _as_table(proportions, "proportions", numeric=True)
-    pfile = props.attrs["file"]
     if isinstance(expression, pd.DataFrame):
         expr = _as_table(expression, "expression", numeric=True)
     else:
         expr = read_expression(expression, orientation=orientation, sample_ids=props.index)
-    efile = expr.attrs["file"]
-    cov = None
-    cfile = None
-    subj = None
-    if covariates is not None:
-        cov = _as_table(covariates, "covariates", numeric=False)
-        cfile = cov.attrs["file"]
-        if subject is not None:
-            if subject not in cov.columns:
-                raise InputError(f"subject column '{subject}' not found (columns: {', '.join(cov.columns)})",
-                                 file=cfile, column=subject)
-            subj = cov[subject].astype(object)
-            cov = cov.drop(columns=[subject])
-    elif subject is not None:
+    cov = _as_table(covariates, "covariates", numeric=False) if covariates is not None else None
+    if subject is not None and cov is None:
         raise InputError("--subject needs a covariates file holding that column", column=subject)
-    strat = None
-    if strata is not None:
-        if cov is None or strata not in cov.columns:
-            raise InputError(f"strata column '{strata}' not found in the covariates"
-                             + (f" (columns: {', '.join(cov.columns)})" if cov is not None else ""),
-                             file=cfile or "covariates", column=strata)
-        strat = cov[strata].astype(object)
-        cov = cov.drop(columns=[strata])
-    for col, level in (reference or {}).items():
-        if cov is None or col not in cov.columns:
-            raise InputError(f"reference given for unknown covariate column '{col}'", file=cfile or "covariates",
-                             column=col)
-        levels = sorted({str(v).strip() for v in cov[col].dropna()})
-        if str(level) not in levels:
-            raise InputError(f"reference level '{level}' not found (levels: {', '.join(levels)})",
-                             file=cfile, column=col)
-    w = None
-    wfile = None
-    if weights is not None:
-        if isinstance(weights, pd.Series):
-            w = weights.astype(np.float64)
-            w.index = [str(i) for i in w.index]
-            wfile = str(weights.attrs.get("file", "weights"))
-        else:
-            wt = _as_table(weights, "weights", numeric=True)
-            wfile = wt.attrs["file"]
-            w = wt.iloc[:, 0].astype(np.float64)
-        bad = np.flatnonzero(~(w.to_numpy() > 0))
-        if bad.size:
-            raise InputError(f"weight {w.iloc[bad[0]]:g} is not positive", file=wfile, row=str(w.index[bad[0]]))
-    dates = excel_date_ids(expr.index)
-    if dates:
-        warnings.append(f"{efile}: {len(dates)} gene ID(s) look like dates made by Excel ({', '.join(dates[:5])}); "
-                        "e.g. MARCH1 becomes 1-Mar; re-export the gene IDs as text")
-    if looks_like_counts(expr):
-        warnings.append(f"{efile}: values look like raw counts (non-negative whole numbers up to "
-                        f"{np.nanmax(expr.to_numpy()):.0f}); FastMix expects log-scale expression, e.g. log2(x+1)")
-
-    from engine.matching import match_samples
-
-    ids = {efile + " (columns)": list(expr.columns), pfile + " (rows)": list(props.index)}
-    if cov is not None:
-        ids[cfile + " (rows)"] = list(cov.index)
-    if w is not None:
-        ids[wfile + " (rows)"] = list(w.index)
-    match = match_samples(**ids)
-    samples = list(match.common)
-    if not samples:
-        hint = "; ".join(f"'{a}' vs '{b}' {why}" for a, b, why in match.suggestions[:3])
-        raise InputError("no sample IDs in common between " + " and ".join(ids) + " (e.g. "
-                         + ", ".join(f"{k.split(' ')[0]}: {', '.join(v[:3])}" for k, v in ids.items()) + ")",
-                         hint=hint or None)
-    if not match.ok:
-        left = sorted(set().union(*(set(v) for v in ids.values())) - set(samples))
-        text = f"{len(left)} sample ID(s) are not in every input and were left out: " + ", ".join(left[:20])
-        if len(left) > 20:
-            text += f" ... (+{len(left) - 20} more)"
-        if match.suggestions:
-            text += "; " + "; ".join(f"'{a}' vs '{b}' {why}" for a, b, why in match.suggestions[:3])
-        warnings.append(text)
-    props = props.loc[samples]
-    props, notice = normalise_proportions(props, file=pfile)
-    if notice:
-        notices.append(notice)
-    const_cells = constant_columns(props)
-    if const_cells:
-        raise InputError(f"cell type '{const_cells[0]}' has the same proportion in all {len(samples)} matched samples",
-                         file=pfile, column=const_cells[0], hint="remove that column")
-    expr = expr[samples]
-    if cov is not None:
-        cov = cov.loc[samples]
-        for c in cov.columns:  # NA anywhere is an error; text columns become indicators
-            na = cov[c].isna().to_numpy()
-            if na.any():
-                raise InputError("value is missing (NA)", file=cfile, column=str(c),
-                                 row=str(cov.index[int(np.argmax(na))]))
-        const = constant_columns(cov)
-        if const:
-            raise InputError(f"covariate is constant across the {len(samples)} matched samples",
-                             file=cfile, column=const[0], hint="remove the column")
-        cov.attrs["file"] = cfile
-    if subj is not None:
-        subj = subj.loc[samples]
-        na = subj.isna().to_numpy()
-        if na.any():
-            raise InputError("subject ID is missing", file=cfile, column=subject, row=str(subj.index[int(np.argmax(na))]))
-        subj = subj.astype(str)
-    if w is not None:
-        w = w.loc[samples]
-    if strat is not None:
-        strat = strat.loc[samples]
-        na = strat.isna().to_numpy()
-        if na.any():
-            raise InputError("stratum is missing", file=cfile, column=strata, row=str(strat.index[int(np.argmax(na))]))
-        strat = strat.astype(str)
-    return StudyInputs(expr, props, cov, subj, w, samples, match, notices, warnings, files, strat)
-
-
-def _check_design(study: StudyInputs, include_covariate_main: bool, reference: dict | None):
-    from engine.design import build_design
-
-    design = build_design(study.proportions, study.covariates, include_covariate_main=include_covariate_main,
-                          reference=reference, check=False)
-    n, L = design.X.shape
-    if n <= L:
-        raise DesignError(f"{n} matched samples but the model has {L} terms; FastMix needs more samples "
-                          "than terms", hint="use --no-covariate-main, fewer covariates or fewer cell types")
-    from engine.design import check_rank
-
-    check_rank(design.X, design.names)
-    return design
+    if weights is not None and not isinstance(weights, pd.Series):
+        weights = _as_table(weights, "weights", numeric=True)
+    return align_inputs(expr, props, cov, subject=subject, weights=weights, strata=strata, reference=reference,
+                        files=files)
 
 
 def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.PathLike | None = None, *,
@@ -227,7 +82,7 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
     study = load_inputs(expression, proportions, covariates, subject=subject, weights=weights,
                         reference=reference, orientation=orientation, strata=strata)
     t_read = time.perf_counter() - t0
-    design = _check_design(study, include_covariate_main, reference)
+    design = check_design(study, include_covariate_main, reference)
     model = FastMix(trim=trim, independent=independent, detector=detector,
                     include_covariate_main=include_covariate_main, variance=variance,
                     permutations=permutations, random_state=seed, **fastmix_options)
@@ -235,7 +90,8 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
     model.fit(study.expression, study.proportions, study.covariates, reference=reference,
               weights=study.weights, subject=study.subject, strata=study.strata, progress=progress)
     t_fit = time.perf_counter() - t1
-    model.notices_ = list(study.notices) + [n for n in model.notices_ if "matched by ID" not in n]
+    seen = set(study.notices) | set(study.warnings)
+    model.notices_ = list(study.notices) + [n for n in model.notices_ if n not in seen]
     parameters = dict(model.results_.parameters) if getattr(model, "results_", None) is not None else {}
     parameters.update(model.get_params())
     parameters.update({"reference": dict(reference or {}), "subject_column": subject, "strata_column": strata,

@@ -19,10 +19,9 @@ import pandas as pd
 from .arrayfit import ArrayFit, fit_arrays, fit_moderated
 from .design import Design, build_design
 from .errors import InputError
-from .inputs import normalise_proportions
-from .matching import match_samples
 from .progress import ProgressCallback
 from .results import FastMixResults
+from .study_inputs import align_inputs
 
 
 def _progress_stages(progress: ProgressCallback | None, moderated: bool, permutations: int):
@@ -44,6 +43,25 @@ def _progress_stages(progress: ProgressCallback | None, moderated: bool, permuta
             return progress(int(round(1000 * frac)), 1000, f"{name}: {msg}")
         return cb
     return stage
+
+
+def _sample_covariance(sample_cov, samples: list, weights: pd.Series | None) -> np.ndarray | None:
+    """Known sample covariance (samples x samples) combined with inverse weights; None if neither."""
+    sigma = None
+    if isinstance(sample_cov, pd.DataFrame):
+        missing = sorted(set(samples) - {str(i) for i in sample_cov.index})
+        if missing:
+            raise InputError(f"sample covariance has no row for sample '{missing[0]}'", file="sample covariance")
+    if sample_cov is not None:
+        sigma = (sample_cov.set_axis([str(i) for i in sample_cov.index], axis=0)
+                 .set_axis([str(c) for c in sample_cov.columns], axis=1).loc[samples, samples].to_numpy(np.float64)
+                 if isinstance(sample_cov, pd.DataFrame) else np.asarray(sample_cov, dtype=np.float64))
+        if sigma.shape != (len(samples), len(samples)):
+            raise InputError(f"sample covariance must be {len(samples)} x {len(samples)}")
+    if weights is not None:
+        dw = np.diag(1.0 / weights.to_numpy(dtype=np.float64))
+        sigma = dw if sigma is None else np.sqrt(dw) @ sigma @ np.sqrt(dw)
+    return sigma
 
 
 class FastMix:
@@ -117,89 +135,25 @@ class FastMix:
         """Fit on expression (genes x samples), proportions and covariates (samples x ...)."""
         from .weights import get_rho, get_sigma, whitening
 
-        notices: list[str] = []
-        expr = expression.set_axis([str(c) for c in expression.columns], axis=1)
-        if pd.api.types.infer_dtype(expr.index, skipna=False) != "string":  # gene IDs as text, once
-            expr = expr.set_axis([str(i) for i in expr.index], axis=0)
-        props = proportions.copy()
-        props.index = [str(i) for i in props.index]
-        props.columns = [str(c) for c in props.columns]
-        ids = dict(proportions=list(props.index), expression=list(expr.columns))
-        cov = None
-        if covariates is not None and covariates.shape[1] > 0:
-            cov = covariates.copy()
-            cov.index = [str(i) for i in cov.index]
-            ids["covariates"] = list(cov.index)
-        extra_inputs = {"weights": weights, "subject": subject}
-        for nm, s in extra_inputs.items():
-            if s is not None:
-                ids[nm] = [str(i) for i in s.index]
-        if isinstance(sample_cov, pd.DataFrame):
-            ids["sample_cov"] = [str(i) for i in sample_cov.index]
-        for nm, lst in ids.items():
-            dup = pd.Index(lst)[pd.Index(lst).duplicated()]
-            if len(dup):
-                raise InputError(f"duplicate sample ID '{dup[0]}'", column=None, file=nm)
-        match = match_samples(**ids)
-        self.match_ = match
-        samples = list(match.common)
-        if len(samples) == 0:
-            raise InputError("no sample IDs in common between the inputs", hint=match.summary())
-        if not match.ok:
-            notices.append(match.summary())
-        props = props.loc[samples]
-        if all(pd.api.types.is_numeric_dtype(t) for t in props.dtypes):
-            num = props  # pd.to_numeric would return every column unchanged
-        else:
-            num = props.apply(pd.to_numeric, errors="coerce")
-        bad = num.isna().to_numpy()
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            raise InputError("proportion is missing or not a number", file="proportions",
-                             column=props.columns[c], row=samples[r])
-        props, notice = normalise_proportions(num.astype(np.float64), "proportions")
-        if notice:
-            notices.append(notice)
-        Ydf = expr if list(expr.columns) == samples else expr[samples]
-        Y = Ydf.to_numpy(dtype=np.float64)
-        if not np.isfinite(Y).all():
-            r, c = np.argwhere(~np.isfinite(Y))[0]
-            raise InputError("expression value is missing or not finite", file="expression",
-                             column=samples[c], row=Ydf.index[r])
-        if cov is not None:
-            cov = cov.loc[samples]
-        design = build_design(props, cov, include_covariate_main=self.include_covariate_main,
-                              reference=reference, check=False)
-        notices.extend(design.notices)
-        X = design.X
-        sigma = None
-        if sample_cov is not None:
-            sigma = (sample_cov.loc[samples, samples].to_numpy(dtype=np.float64)
-                     if isinstance(sample_cov, pd.DataFrame) else np.asarray(sample_cov, dtype=np.float64))
-            if sigma.shape != (len(samples), len(samples)):
-                raise InputError(f"sample covariance must be {len(samples)} x {len(samples)}")
-        if weights is not None:
-            w = weights.copy()
-            w.index = [str(i) for i in w.index]
-            w = w.loc[samples].to_numpy(dtype=np.float64)
-            if not np.all(w > 0):
-                raise InputError("weights must be positive", file="weights")
-            dw = np.diag(1.0 / w)
-            sigma = dw if sigma is None else np.sqrt(dw) @ sigma @ np.sqrt(dw)
         if self.variance not in ("moderated", "pooled"):
             raise ValueError("variance must be 'moderated' or 'pooled'")
         if int(self.permutations) < 0:
             raise ValueError("permutations must be 0 or more")
+        study = align_inputs(expression, proportions, covariates, subject=subject, weights=weights,
+                             strata=strata, reference=reference)
+        self.match_ = study.match
+        samples, props, cov, Ydf = study.samples, study.proportions, study.covariates, study.expression
+        notices = list(study.notices) + list(study.warnings)
+        Y = Ydf.to_numpy(dtype=np.float64)
+        design = build_design(props, cov, include_covariate_main=self.include_covariate_main,
+                              reference=reference, check=False)
+        notices.extend(design.notices)
+        X = design.X
+        sigma = _sample_covariance(sample_cov, samples, study.weights)
         self.rho_ = None
-        sj = st = None
-        if strata is not None:
-            st = strata.copy()
-            st.index = [str(i) for i in st.index]
-            st = st.loc[samples].astype(str).to_numpy()
-        if subject is not None:
-            sj = subject.copy()
-            sj.index = [str(i) for i in sj.index]
-            sj = sj.loc[samples].astype(str).to_numpy()
+        sj = None if study.subject is None else study.subject.to_numpy()
+        st = None if study.strata is None else study.strata.to_numpy()
+        if sj is not None:
             self.rho_ = get_rho(Y.T, X, sj)
             sigma_s = get_sigma(sj, self.rho_)
             notices.append(f"repeated measures: within-subject correlation rho = {self.rho_:.3f}")

@@ -200,7 +200,7 @@ ERRORS = {
     "duplicate sample": ("expr.csv", lambda t: t.replace(",Subj4,", ",Subj3,", 1), [],
                          r"expr.csv, column 'Subj3': duplicate column name"),
     "no overlap": ("props.csv", lambda t: t.replace("Subj", "Patient"), [],
-                   r"no sample IDs in common between expr.csv \(columns\) and props.csv \(rows\)"),
+                   r"no sample IDs in common between props.csv \(rows\) and expr.csv \(columns\)"),
     "fewer samples than terms": ("cov.csv", lambda t: "\n".join(t.split("\n")[:4] + t.split("\n")[-3:]), [],
                                  r"5 matched samples but the model has 7 terms.*--no-covariate-main"),
     "constant column": ("cov.csv", _cov_with({"Site": ["A"] * 40}), [],
