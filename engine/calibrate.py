@@ -226,6 +226,44 @@ class Calibration:
         return out
 
 
+def _null_counts(S: np.ndarray, permuted, n_permutations: int, progress) -> np.ndarray:
+    """For each term and each observed value in decreasing order, the number of permuted
+    values at or above it, summed over ``n_permutations`` calls of ``permuted()``."""
+    m = S.shape[0]
+    sorted_obs = -np.sort(-S, axis=0, kind="stable")
+    ge = np.zeros_like(S)
+    total = max(n_permutations, 1)
+    for b in range(n_permutations):
+        report(progress, b, total, f"permutation {b + 1} of {n_permutations}")
+        Sb = permuted()
+        Sb.sort(axis=0)
+        for j in range(S.shape[1]):
+            ge[:, j] += m - np.searchsorted(Sb[:, j], sorted_obs[:, j], side="left")
+    report(progress, total, total, "calibrated")
+    return ge
+
+
+def _p_values(S: np.ndarray, ge: np.ndarray, n_permutations: int, k: list[int], df):
+    """Pooled permutation p-values (or, with no permutations, moderated F p-values with ``k``
+    numerator df), monotone in the statistic, and their BH FDR per term."""
+    m = S.shape[0]
+    total = max(n_permutations, 1)
+    order = np.argsort(-S, axis=0, kind="stable")
+    sorted_obs = np.take_along_axis(S, order, axis=0)
+    if n_permutations > 0:
+        p_sorted = (1.0 + ge) / (1.0 + n_permutations * m)
+    else:  # no permutations: the moderated F distribution
+        kk = np.asarray(k, dtype=float)
+        p_sorted = special.fdtrc(kk, df, sorted_obs / kk)
+        ge = m * p_sorted  # expected null genes at or above, for the curves
+    p_sorted = np.maximum.accumulate(p_sorted, axis=0)  # monotone in the statistic
+    pg = np.empty_like(p_sorted)
+    np.put_along_axis(pg, order, p_sorted, axis=0)
+    expected = np.empty_like(ge)
+    np.put_along_axis(expected, order, ge / total, axis=0)
+    return order, sorted_obs, ge, pg, bh_adjust(pg), expected, total
+
+
 def calibrate(Y: np.ndarray, P: np.ndarray, Z: np.ndarray, D: np.ndarray | None, names, *,
               include_covariate_main: bool, W: np.ndarray | None = None,
               scheme: PermutationScheme | None = None, n_permutations: int = 200, seed: int = 0,
@@ -271,31 +309,11 @@ def calibrate(Y: np.ndarray, P: np.ndarray, Z: np.ndarray, D: np.ndarray | None,
 
     X = design(Z)
     S, s2, df = stat(X)  # m x groups, larger = stronger
-    order = np.argsort(-S, axis=0, kind="stable")
-    sorted_obs = np.take_along_axis(S, order, axis=0)
-    ge = np.zeros_like(S)  # sum over permutations of #{null >= sorted observed}
-    total = max(n_permutations, 1)
-    for b in range(n_permutations):
-        report(progress, b, total, f"permutation {b + 1} of {n_permutations}")
-        Sb = stat(design(scheme.permute(rng, Z, lvl)))[0]
-        Sb.sort(axis=0)
-        for j in range(S.shape[1]):
-            ge[:, j] += m - np.searchsorted(Sb[:, j], sorted_obs[:, j], side="left")
-    report(progress, total, total, "calibrated")
-    if n_permutations > 0:
-        p_sorted = (1.0 + ge) / (1.0 + n_permutations * m)
-    elif statistic == "attribution":  # no permutations: the moderated F distribution
-        k = np.array([len(g) for g in groups], dtype=float)
-        p_sorted = special.fdtrc(k, df, sorted_obs / k)
-        ge = m * p_sorted  # expected null genes at or above, for the curves
-    else:
+    null = _null_counts(S, lambda: stat(design(scheme.permute(rng, Z, lvl)))[0], n_permutations, progress)
+    if n_permutations == 0 and statistic == "eblup":
         raise ValueError("the 'eblup' statistic needs permutations")
-    p_sorted = np.maximum.accumulate(p_sorted, axis=0)  # monotone in the statistic
-    pg = np.empty_like(p_sorted)
-    np.put_along_axis(pg, order, p_sorted, axis=0)
-    qg = bh_adjust(pg)
-    expected = np.empty_like(ge)
-    np.put_along_axis(expected, order, ge / total, axis=0)
+    order, sorted_obs, ge, pg, qg, expected, total = _p_values(S, null, n_permutations,
+                                                               [len(g) for g in groups], df)
     if statistic == "attribution":
         pi_full = attribution(Y, yy, X, groups, s2, responding=1.0 - qg)
         col_group = [j for j, g in enumerate(groups) for _ in g]
