@@ -19,7 +19,8 @@ import pandas as pd
 
 from engine.progress import ProgressCallback, report
 
-from .gates import BooleanGate, Dimension, Gate, PolygonGate, RectangleGate
+from .gates import BooleanGate, Dimension, Gate
+from .dafi_pass import DafiPass
 from .strategy import GatingResult, GatingStrategy, StrategyError
 
 __all__ = ["DafiRefiner", "MODES", "clustering_dimensions"]
@@ -92,21 +93,6 @@ class _Coords:
             cols = [c[rows] for c in cols]
         n = self.sample.events.shape[0] if rows is None else len(rows)
         return np.column_stack(cols) if cols else np.empty((n, 0))
-
-
-def _slope_bounds(gate: Gate) -> tuple[float, float]:
-    """Ratio (y/x) bounds of a 2-D gate read as a slope wedge (C DAFi semantics for rectangles)."""
-    if isinstance(gate, RectangleGate) and len(gate.dimensions) == 2:
-        (x0, y0), (x1, y1) = gate.mins, gate.maxs
-        if None in (x0, y0, x1, y1) or x0 == 0 or x1 == 0:
-            raise StrategyError(f"slope gate '{gate.id}' needs finite, non-zero corners")
-        return y0 / x0, y1 / x1
-    if isinstance(gate, PolygonGate):
-        v = np.asarray(gate.vertices)
-        v = v[v[:, 0] > 0]
-        r = v[:, 1] / v[:, 0]
-        return float(r.min()), float(r.max())
-    raise StrategyError(f"gate '{gate.id}' cannot be used in slope mode (needs a 2-D rectangle or polygon)")
 
 
 def _tree_order(strategy: GatingStrategy) -> list[str]:
@@ -206,139 +192,17 @@ class DafiRefiner:
         if not np.isfinite(X).all():
             X = np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0)
         order = _tree_order(strategy)
-        total = len(order) + 1
+        run = DafiPass(self, sample, strategy, cc, X, modes=modes, recluster=recluster, exclusions=exclusions)
+        run.run(order, progress)
+        self._store(run, sample, strategy, dims, order, time.perf_counter() - t0)
+        report(progress, len(order) + 1, len(order) + 1, "DAFi: done")
+        return self
 
-        clusterings: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}  # scope -> (labels, rows)
-        centers: dict[str, np.ndarray] = {}
-        iterations: dict[str, int] = {}
-        methods: set[str] = set()
-        kept: dict[str, np.ndarray] = {}
-        membership: dict[str, np.ndarray] = {}
-
-        plain = strategy.evaluate(sample).membership if self.per_parent else {}
-        ks: dict[str, int] = {}
-
-        def parent_features(parent: str | None, rows: np.ndarray) -> np.ndarray:
-            """Events of a parent on the dimensions its children are gated on (ezDAFi: gate channels),
-            each scaled to unit spread so that no axis dominates; all channels when no child has any."""
-            gdims = {}
-            for c in strategy.children(parent):
-                for d in strategy.gate_of(c).dimensions:
-                    gdims.setdefault((d.channel, d.compensation_ref, d.transform_ref, d.ratio), d)
-            A = X[rows]
-            sa = A.std(axis=0)
-            A = A / np.where(sa > 0, sa, 1.0)
-            if not gdims:
-                return A
-            F = np.column_stack([cc.column(d)[rows] for d in gdims.values()])
-            F = np.nan_to_num(F, nan=0.0, posinf=0.0, neginf=0.0)
-            sd = F.std(axis=0)
-            w = self.gate_weight * np.sqrt(A.shape[1] / F.shape[1])
-            return np.column_stack([A, w * F / np.where(sd > 0, sd, 1.0)])
-
-        def resolution(parent: str | None, size: int) -> int:
-            """Clusters for a parent: fine enough that its smallest child spans several clusters."""
-            kids = [c for c in strategy.children(parent) if c in plain and modes.get(c, "cluster") == "cluster"]
-            smallest = min((int(np.count_nonzero(plain[c])) for c in kids), default=size)
-            per = max(smallest / self.events_per_cluster, 3.0)
-            k = int(np.ceil(size / per))
-            return int(min(size, max(min(self.n_clusters, size), min(k, self.max_clusters))))
-
-        def clustering_for(parent: str | None) -> str:
-            """Scope whose clustering applies to children of ``parent``: nearest flagged ancestor,
-            or (``per_parent``) the parent itself, clustered at a resolution fitting its children."""
-            if self.per_parent:
-                key = "" if parent is None else parent
-                if key not in clusterings:
-                    rows = np.arange(n) if parent is None else np.flatnonzero(membership[parent])
-                    if rows.size == 0:
-                        clusterings[key], centers[key] = (np.full(n, 0), rows), np.zeros((1, X.shape[1]))
-                        iterations[key] = 0
-                        return key
-                    ks[key] = resolution(parent, rows.size)
-                    lab, cen, it, meth = self._cluster(parent_features(parent, rows), key, ks[key])
-                    full = np.full(n, -1, dtype=np.int64)
-                    full[rows] = lab
-                    clusterings[key], centers[key], iterations[key] = (full, rows), cen, it
-                    methods.add(meth)
-                return key
-            p = parent
-            while p is not None:
-                if p in recluster and np.count_nonzero(membership[p]) > self.recluster_min_events:
-                    if p not in clusterings:
-                        rows = np.flatnonzero(membership[p])
-                        lab, cen, it, meth = self._cluster(X[rows], p)
-                        full = np.full(n, -1, dtype=np.int64)
-                        full[rows] = lab
-                        clusterings[p], centers[p], iterations[p] = (full, rows), cen, it
-                        methods.add(meth)
-                    return p
-                p = strategy.parent_of(p)
-            if "" not in clusterings:
-                lab, cen, it, meth = self._cluster(X, "")
-                clusterings[""], centers[""], iterations[""] = (lab, None), cen, it
-                methods.add(meth)
-            return ""
-
-        report(progress, 0, total, "DAFi: clustering")
-        for step, gid in enumerate(order, start=1):
-            gate = strategy.gates[gid]
-            parent = gate.parent_id
-            pmask = np.ones(n, dtype=bool) if parent is None else membership[parent]
-            if isinstance(gate, BooleanGate):
-                m = gate.combine({r: membership[r] for r, _ in gate.refs}) & pmask
-                membership[gid] = m
-                report(progress, step, total, f"DAFi: {gid}")
-                continue
-            mode = modes.get(gid, "cluster")
-            rows = np.flatnonzero(pmask)
-            excl = exclusions.get(gid)
-            if mode == "cluster":
-                scope = clustering_for(parent)
-                labels = clusterings[scope][0][rows]
-                k = int(centers[scope].shape[0])
-                cnt = np.bincount(labels, minlength=k).astype(np.float64)
-                present = cnt > 0
-                coords = cc.coords(gate, rows)
-                cent = _means(labels, coords, cnt, k)
-                inside = gate.contains(cent[present]) if cent.shape[1] else np.ones(int(present.sum()), bool)
-                parts = inside if isinstance(inside, dict) else {gid: inside}
-                if excl is not None:
-                    ecent = _means(labels, cc.coords(excl, rows), cnt, k)[present]
-                    drop = np.asarray(excl.contains(ecent), dtype=bool)
-                    parts = {q: np.asarray(v, bool) & ~drop for q, v in parts.items()}
-                ids = np.flatnonzero(present)
-                for pid, ins in parts.items():
-                    keep_ids = ids[np.asarray(ins, dtype=bool)]
-                    kept[pid] = keep_ids
-                    lut = np.zeros(k, dtype=bool)
-                    lut[keep_ids] = True
-                    m = np.zeros(n, dtype=bool)
-                    m[rows] = lut[labels]
-                    membership[pid] = m
-            else:
-                coords = cc.coords(gate, rows)
-                if mode == "slope":
-                    lo, hi = _slope_bounds(gate)
-                    x, y = coords[:, 0], coords[:, 1]
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        r = y / x
-                    parts = {gid: (x > 0) & (r >= lo) & (r <= hi)}
-                else:
-                    res = gate.contains(coords)
-                    parts = res if isinstance(res, dict) else {gid: res}
-                if excl is not None:
-                    drop = np.asarray(excl.contains(cc.coords(excl, rows)), dtype=bool)
-                    parts = {q: np.asarray(v, bool) & ~drop for q, v in parts.items()}
-                for pid, ins in parts.items():
-                    m = np.zeros(n, dtype=bool)
-                    m[rows] = np.asarray(ins, dtype=bool)
-                    membership[pid] = m
-            report(progress, step, total, f"DAFi: {gid}")
-
+    def _store(self, run: "DafiPass", sample: Any, strategy: GatingStrategy, dims: list, order: list,
+               seconds: float) -> None:
+        membership, n = run.membership, run.n
         ordered = [p for p in strategy.population_ids() if p in membership]
-        if not plain:
-            plain = strategy.evaluate(sample).membership
+        plain = run.plain or strategy.evaluate(sample).membership
         self.plain_counts_ = {p: int(np.count_nonzero(plain[p])) for p in ordered if p in plain}
         self.shrunk_ = [p for p in ordered if self.plain_counts_.get(p, 0) >= self.warn_min_events
                         and np.count_nonzero(membership[p]) < 0.5 * self.plain_counts_[p]]
@@ -346,8 +210,8 @@ class DafiRefiner:
                           f"({int(np.count_nonzero(membership[p]))} of {self.plain_counts_[p]} events)"
                           for p in self.shrunk_]
         self.membership_ = {p: membership[p] for p in ordered}
-        self.centers_ = {("sample" if s == "" else s): c for s, c in centers.items()}
-        self.kept_clusters_ = kept
+        self.centers_ = {("sample" if s == "" else s): c for s, c in run.centers.items()}
+        self.kept_clusters_ = run.kept
         self.dimensions_ = tuple(dims)
         self.result_ = GatingResult(sample_name=str(getattr(sample, "name", "sample")), membership=self.membership_,
                                     paths={p: strategy.path(p) for p in ordered},
@@ -357,19 +221,18 @@ class DafiRefiner:
             "seed": self.random_state, "k": self.n_clusters,
             "channels": [sample.channels[strategy_channel_index(sample, d.channel)] for d in dims],
             "transforms": [d.transform_ref for d in dims],
-            "iterations": {("sample" if s == "" else s): it for s, it in iterations.items()},
-            "method": sorted(methods), "max_iter": self.max_iter, "fit_events": self.fit_events,
-            "modes": {g: modes.get(g, "cluster") for g in order if not isinstance(strategy.gates[g], BooleanGate)},
-            "reclustered": sorted(s for s in clusterings if s),
+            "iterations": {("sample" if s == "" else s): it for s, it in run.iterations.items()},
+            "method": sorted(run.methods), "max_iter": self.max_iter, "fit_events": self.fit_events,
+            "modes": {g: run.modes.get(g, "cluster") for g in order
+                      if not isinstance(strategy.gates[g], BooleanGate)},
+            "reclustered": sorted(s for s in run.clusterings if s),
             "per_parent": self.per_parent,
-            "clusters": {("sample" if s == "" else s): int(c.shape[0]) for s, c in centers.items()},
+            "clusters": {("sample" if s == "" else s): int(c.shape[0]) for s, c in run.centers.items()},
             "recluster_min_events": self.recluster_min_events,
-            "exclusions": sorted(exclusions), "n_events": n,
+            "exclusions": sorted(run.exclusions), "n_events": n,
             "shrunk_below_half": [strategy.path(p) for p in self.shrunk_],
-            "seconds": round(time.perf_counter() - t0, 4),
+            "seconds": round(seconds, 4),
         }
-        report(progress, total, total, "DAFi: done")
-        return self
 
     def counts(self) -> pd.DataFrame:
         """Tidy table ``sample, population, count, parent_count, pct_parent, pct_total``."""
@@ -382,13 +245,3 @@ class DafiRefiner:
         df["plain"] = [self.plain_counts_.get(p, 0) for p in ids]
         df["dafi_ratio"] = df["dafi"] / df["plain"].where(df["plain"] > 0)
         return df
-
-
-def _means(labels: np.ndarray, coords: np.ndarray, cnt: np.ndarray, k: int) -> np.ndarray:
-    """Per-cluster mean of ``coords`` (k x d); empty clusters get NaN."""
-    out = np.full((k, coords.shape[1]), np.nan)
-    nz = cnt > 0
-    for j in range(coords.shape[1]):
-        s = np.bincount(labels, weights=coords[:, j], minlength=k)
-        out[nz, j] = s[nz] / cnt[nz]
-    return out
