@@ -143,6 +143,28 @@ def _read_dataset(buf: bytes, off: int, path, warns: list[str]):
     t0, t1 = h["text"]
     if t1 <= t0 or off + t1 >= len(buf) + 1:
         raise FCSError(path, "TEXT segment missing or outside the file")
+    kw, text = _keywords(buf, off, t0, t1)
+    npar = checked_par(text, path)
+    mode = (text.get("MODE") or "L").strip().upper()
+    if mode not in ("L", ""):
+        raise FCSError(path, f"$MODE '{mode}' (histogram data) is not supported; only list mode")
+    dtype_kw, widths, nbytes_ch = _layout(text, npar, path, warns)
+    order = _byte_order(text, path, warns)
+    row_bytes = sum(nbytes_ch)
+    tot = text.int("TOT")
+    if dtype_kw == "I" and any(w % 8 for w in widths) and _packed_bits(h, tot, widths, row_bytes):
+        return _read_packed(buf, off, h, kw, text, tot, widths, path, warns)
+    if dtype_kw == "I" and any(w % 8 for w in widths):
+        warns.append(f"$PnB widths {sorted(set(w for w in widths if w % 8))} read as whole 16/32-bit words")
+    start, n = _data_location(buf, off, h, text, tot, row_bytes, path, warns)
+    events, ints = _decode(buf, start, n, nbytes_ch, order, dtype_kw)
+    if dtype_kw == "I":
+        _mask_to_range(events, ints, text, nbytes_ch, warns)
+    return h, kw, text, events, dtype_kw
+
+
+def _keywords(buf: bytes, off: int, t0: int, t1: int):
+    """TEXT keywords, with the supplemental TEXT segment (FCS 3.x) filling in what is missing."""
     kw = _parse_text(buf[off + t0: off + t1 + 1])
     # supplemental TEXT (FCS 3.x)
     text = _Text(kw)
@@ -152,10 +174,11 @@ def _read_dataset(buf: bytes, off: int, path, warns: list[str]):
         for k, v in extra.items():
             kw.setdefault(k, v)
         text = _Text(kw)
-    npar = checked_par(text, path)
-    mode = (text.get("MODE") or "L").strip().upper()
-    if mode not in ("L", ""):
-        raise FCSError(path, f"$MODE '{mode}' (histogram data) is not supported; only list mode")
+    return kw, text
+
+
+def _layout(text, npar: int, path, warns: list[str]) -> tuple[str, list, list[int]]:
+    """$DATATYPE (guessed from $PnB when missing), $PnB widths and the bytes each value occupies."""
     widths = []
     for i in range(1, npar + 1):
         b = (text.get(f"P{i}B") or "").strip()
@@ -168,7 +191,6 @@ def _read_dataset(buf: bytes, off: int, path, warns: list[str]):
         dtype_kw = guess
     if dtype_kw == "A":
         raise FCSError(path, "ASCII ($DATATYPE A) data is not supported")
-    order = _byte_order(text, path, warns)
     if dtype_kw in ("F", "D"):
         size = 4 if dtype_kw == "F" else 8
         nbytes_ch = [size] * npar
@@ -182,13 +204,12 @@ def _read_dataset(buf: bytes, off: int, path, warns: list[str]):
         nbytes_ch = [w // 8 if w % 8 == 0 else (2 if w <= 16 else 4) for w in widths]
         if any(b > 8 for b in nbytes_ch):
             raise FCSError(path, f"integer width {max(widths)} bits is not supported")
-    row_bytes = sum(nbytes_ch)
-    tot = text.int("TOT")
-    if dtype_kw == "I" and any(w % 8 for w in widths) and _packed_bits(h, tot, widths, row_bytes):
-        return _read_packed(buf, off, h, kw, text, tot, widths, path, warns)
-    if dtype_kw == "I" and any(w % 8 for w in widths):
-        warns.append(f"$PnB widths {sorted(set(w for w in widths if w % 8))} read as whole 16/32-bit words")
+    return dtype_kw, widths, nbytes_ch
 
+
+def _data_location(buf: bytes, off: int, h: dict, text, tot, row_bytes: int, path, warns: list[str]):
+    """(start byte, events) of the DATA segment: TEXT (3.x) or HEADER offsets, whichever pair
+    holds $TOT events inside the file."""
     # DATA offsets: TEXT (3.x) vs HEADER; choose the pair consistent with $TOT and the file
     hd0, hd1 = h["data"]
     td0, td1 = text.int("BEGINDATA", 0) or 0, text.int("ENDDATA", 0) or 0
@@ -233,19 +254,21 @@ def _read_dataset(buf: bytes, off: int, path, warns: list[str]):
         warns.append("used HEADER DATA offsets (TEXT offsets do not fit the file)" if chosen[0] == "HEADER"
                      else "used TEXT DATA offsets (they fit $TOT and the file)")
     _, start, n = chosen
-    events, ints = _decode(buf, start, n, nbytes_ch, order, dtype_kw)
-    if dtype_kw == "I":  # mask to $PnR: vendor flags may sit in the unused high bits
-        masked_ch = []
-        for i in range(npar):
-            r = text.float(f"P{i + 1}R")
-            if r and r > 0 and _next_pow2(r) < 2 ** (8 * nbytes_ch[i]):
-                col = ints[i] & np.uint64(_next_pow2(r) - 1)
-                if np.any(col != ints[i]):
-                    masked_ch.append(f"P{i + 1}")
-                events[:, i] = col
-        if masked_ch:
-            warns.append(f"high bits above $PnR masked off in {', '.join(masked_ch)}")
-    return h, kw, text, events, dtype_kw
+    return start, n
+
+
+def _mask_to_range(events, ints, text, nbytes_ch: list[int], warns: list[str]) -> None:
+    """Mask integer values to $PnR: vendor flags may sit in the unused high bits."""
+    masked_ch = []
+    for i in range(len(nbytes_ch)):
+        r = text.float(f"P{i + 1}R")
+        if r and r > 0 and _next_pow2(r) < 2 ** (8 * nbytes_ch[i]):
+            col = ints[i] & np.uint64(_next_pow2(r) - 1)
+            if np.any(col != ints[i]):
+                masked_ch.append(f"P{i + 1}")
+            events[:, i] = col
+    if masked_ch:
+        warns.append(f"high bits above $PnR masked off in {', '.join(masked_ch)}")
 
 
 def _packed_bits(h: dict, tot: int | None, widths: list[int], row_bytes: int) -> bool:
