@@ -17,11 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from engine.errors import InputError, StudioError
 from engine.inputs import read_expression, read_table
 from engine.progress import ProgressCallback
+from engine.design import collinearity
 from engine.study_inputs import StudyInputs, align_inputs, check_design
 
 __all__ = ["OUTPUT_FILES", "StudyInputs", "load_inputs", "run_fastmix", "write_outputs", "main"]
@@ -39,7 +41,8 @@ def _as_table(obj, role: str, *, numeric: bool) -> pd.DataFrame:
 
 def load_inputs(expression, proportions, covariates=None, *, subject: str | None = None,
                 weights=None, reference: dict | None = None, orientation: str = "genes_x_samples",
-                strata: str | None = None) -> StudyInputs:
+                strata: str | None = None, cell_types: list[str] | None = None, date_ids: str = "error",
+                near_match: str = "error") -> StudyInputs:
     """Read every input (paths or DataFrames) and check it with ``engine.study_inputs.align_inputs``,
     the validation shared with ``FastMix.fit`` and the app; errors name file/column/row."""
     files = {"expression": expression, "proportions": proportions, "covariates": covariates, "weights": weights}
@@ -54,7 +57,7 @@ def load_inputs(expression, proportions, covariates=None, *, subject: str | None
     if weights is not None and not isinstance(weights, pd.Series):
         weights = _as_table(weights, "weights", numeric=True)
     return align_inputs(expr, props, cov, subject=subject, weights=weights, strata=strata, reference=reference,
-                        files=files)
+                        files=files, cell_types=cell_types, date_ids=date_ids, near_match=near_match)
 
 
 def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.PathLike | None = None, *,
@@ -62,12 +65,15 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
                 detector: str = "gmm", reference: dict | None = None, subject: str | None = None,
                 weights=None, seed: int = 0, orientation: str = "genes_x_samples",
                 variance: str = "moderated", permutations: int = 200, strata: str | None = None,
+                cell_types: list[str] | None = None, date_ids: str = "error", near_match: str = "error",
                 progress: ProgressCallback | None = None, **fastmix_options) -> tuple[Any, dict]:
     """Read, check, fit and (if ``out_dir``) write ``OUTPUT_FILES``; return ``(FastMix, report)``.
 
     Inputs are file paths (CSV/TSV/XLSX) or DataFrames (expression genes x samples,
     proportions and covariates samples x columns). ``weights`` is a file (sample ID,
     weight) or a Series. Extra keyword arguments go to ``FastMix`` (e.g. ``bias``).
+    Date-like gene IDs and sample IDs differing only by case stop the run unless
+    ``date_ids``/``near_match`` say otherwise (see ``engine.study_inputs.align_inputs``).
     """
     from engine.fastmix import FastMix
     from engine.report import build_run_report
@@ -80,9 +86,11 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
     if variance not in ("moderated", "pooled"):
         raise InputError(f"--variance must be 'moderated' or 'pooled', got '{variance}'")
     study = load_inputs(expression, proportions, covariates, subject=subject, weights=weights,
-                        reference=reference, orientation=orientation, strata=strata)
+                        reference=reference, orientation=orientation, strata=strata, cell_types=cell_types,
+                        date_ids=date_ids, near_match=near_match)
     t_read = time.perf_counter() - t0
     design = check_design(study, include_covariate_main, reference)
+    design_warnings = list(collinearity(design).warnings)
     model = FastMix(trim=trim, independent=independent, detector=detector,
                     include_covariate_main=include_covariate_main, variance=variance,
                     permutations=permutations, random_state=seed, **fastmix_options)
@@ -95,16 +103,20 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
     parameters = dict(model.results_.parameters) if getattr(model, "results_", None) is not None else {}
     parameters.update(model.get_params())
     parameters.update({"reference": dict(reference or {}), "subject_column": subject, "strata_column": strata,
-                       "orientation": orientation, "seed": seed})
+                       "orientation": orientation, "seed": seed, "cell_types": list(study.proportions.columns),
+                       "date_ids": date_ids, "near_match": near_match})
     timings = {"read_inputs": t_read, "fit": t_fit}
     timings.update({f"fit.{k}": v for k, v in (getattr(model, "timings_", None) or {}).items()})
     report = build_run_report({k: v for k, v in study.files.items() if v is not None}, parameters,
                               results=model, timings=timings)
     report["samples"] = {"matched": len(study.samples), "design_terms": list(design.names),
-                         "warnings": list(study.warnings)}
+                         "warnings": list(study.warnings) + design_warnings}
+    report["design"] = {"vif": {k: (float(v) if np.isfinite(v) else None) for k, v in collinearity(design).vif.items()},
+                        "warnings": design_warnings}
     if out_dir is not None:
         write_outputs(model, report, out_dir)
     model.study_ = study
+    model.design_warnings_ = design_warnings
     return model, report
 
 
@@ -171,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="design-restricted permutations calibrating the covariate terms (default 200; 0 = off)")
     p.add_argument("--strata", metavar="COL", help="covariates column of strata (e.g. site); permutations stay inside")
     p.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
+    p.add_argument("--cell-types", metavar="A,B,C",
+                   help="proportion columns that enter the model (default: all), chosen before any sum check")
+    p.add_argument("--match-ids", choices=("exact", "loose"), default="exact",
+                   help="'loose' matches sample IDs that differ only by case or whitespace (default: stop and say so)")
+    dates = p.add_mutually_exclusive_group()
+    dates.add_argument("--restore-date-ids", action="store_true",
+                       help="restore gene symbols Excel turned into dates where unambiguous (9-Sep -> SEPT9)")
+    dates.add_argument("--allow-date-ids", action="store_true", help="run with date-like gene IDs as they are")
     p.add_argument("--orientation", choices=("genes_x_samples", "samples_x_genes", "auto"),
                    default="genes_x_samples", help=argparse.SUPPRESS)
     return p
@@ -219,14 +239,17 @@ def main(argv: list[str] | None = None) -> int:
             include_covariate_main=not args.no_covariate_main, independent=args.independent, trim=args.trim,
             detector=args.detector, reference=_parse_reference(args.reference), subject=args.subject,
             weights=args.weights, seed=args.seed, orientation=args.orientation, variance=args.variance,
-            permutations=args.permutations, strata=args.strata)
+            permutations=args.permutations, strata=args.strata,
+            cell_types=[c.strip() for c in args.cell_types.split(",") if c.strip()] if args.cell_types else None,
+            date_ids="restore" if args.restore_date_ids else ("warn" if args.allow_date_ids else "error"),
+            near_match="fix" if args.match_ids == "loose" else "error")
     except StudioError as exc:
         print(f"fastmix: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # e.g. output folder not writable, disk full
         print(f"fastmix: error: {_one_line(exc)}", file=sys.stderr)
         return 1
-    for w in model.study_.warnings:
+    for w in list(model.study_.warnings) + list(model.design_warnings_):
         print(f"fastmix: warning: {_one_line(w)}", file=sys.stderr)
     print(_summary(model, report, Path(args.out)))
     return 0

@@ -3,10 +3,13 @@
 Column names follow the R package: ``Cell1``, ``Group``, ``Cell1.Group``; interactions
 are covariate-major (all cells x covariate 1, then all cells x covariate 2, ...).
 Text covariates become indicator columns named ``<column>[<level>]`` for every level
-except the reference level (default: first level in sorted order).
+except the reference level (default: :func:`default_reference`, a control-like level name,
+else the most frequent level). :func:`collinearity` measures how close the design is to
+singular (variance inflation per term) for the checks shown before a fit.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,12 +48,30 @@ def _is_numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
 
 
+_CONTROL_LIKE = re.compile(
+    r"^(ctrl|ctl|controls?|healthy( controls?)?|hc|normal|baseline|stable|placebo|untreated|unstimulated|"
+    r"vehicle|mock|wt|wild[ _-]?type|v0|v1|visit[ _-]?[01]|day[ _-]?0|d0|t0|pre|before|none|neg|negative|no)$",
+    re.IGNORECASE)
+
+
+def default_reference(values) -> tuple[str, str]:
+    """Reference level of a text covariate and why: a control-like name (control, healthy,
+    stable, baseline, normal, placebo, V1, ...) if exactly one level has one, else the most
+    frequent level (ties: first in sorted order)."""
+    counts = pd.Series([str(v).strip() for v in values]).value_counts()
+    control = sorted(lev for lev in counts.index if _CONTROL_LIKE.match(lev))
+    if len(control) == 1:
+        return control[0], "named like a control"
+    top = counts[counts == counts.max()].index
+    return sorted(top)[0], "most frequent level"
+
+
 def encode_covariates(covariates: pd.DataFrame, reference: dict[str, str] | None = None
                       ) -> tuple[pd.DataFrame, list[str]]:
     """Numeric covariates; text columns -> indicators ``<col>[<level>]``.
 
-    ``reference`` maps a text column to its reference level (default: first sorted
-    level). Columns with a single level are dropped with a notice. Missing values
+    ``reference`` maps a text column to its reference level (default:
+    :func:`default_reference`). Columns with a single level are dropped with a notice. Missing values
     raise :class:`InputError` naming the column and row.
     """
     reference = dict(reference or {})
@@ -75,11 +96,15 @@ def encode_covariates(covariates: pd.DataFrame, reference: dict[str, str] | None
         if len(levels) < 2:
             notices.append(f"covariate '{name}' has a single level '{levels[0]}' and was dropped")
             continue
-        ref = reference.get(name, levels[0])
+        if name in reference:
+            ref, why = str(reference[name]).strip(), "given"
+        else:
+            ref, why = default_reference(vals)
         if ref not in levels:
             raise InputError(f"reference level '{ref}' not found (levels: {', '.join(levels)})",
                              column=name)
-        notices.append(f"covariate '{name}' is categorical; reference level '{ref}'")
+        notices.append(f"covariate '{name}' is categorical; reference level '{ref}' ({why}; change it with "
+                       f"--reference {name}=LEVEL)")
         v = vals.to_numpy()
         for lev in levels:
             if lev != ref:
@@ -165,3 +190,55 @@ def build_design(proportions: pd.DataFrame, covariates: pd.DataFrame | None = No
     return Design(X=X, names=tuple(names), kinds=tuple(kinds), samples=samples, cells=cells,
                   covariates=cov_names, center=center, scale=scale, notices=tuple(notices),
                   P=P, Z=Zs, include_covariate_main=include_covariate_main)
+
+
+VIF_WARN = 1000.0  # uncentred variance inflation of a term above which the design is called nearly singular
+VIF_MAIN_WARN = 30.0  # ... of a covariate main term, when the cell fractions add up to nearly the same total
+SUM_CV_WARN = 0.05  # row sums of the fractions this constant (coefficient of variation) make that happen
+
+
+@dataclass(frozen=True)
+class Collinearity:
+    """How close a design is to singular: uncentred variance inflation per term (1 = orthogonal
+    to the others), the condition number of the column-scaled design, and whether the cell
+    fractions add up to nearly the same total in every sample (then each covariate main term is
+    almost a multiple of the sum of its interactions)."""
+
+    vif: pd.Series
+    condition: float
+    fraction_sum: float          # median row sum of the proportions
+    fraction_sum_cv: float       # coefficient of variation of the row sums
+    warnings: tuple[str, ...]
+
+
+def _listed(v: pd.Series) -> str:
+    return ", ".join(f"{n} {x:.3g}" if np.isfinite(x) else f"{n} inf" for n, x in v.head(6).items())
+
+
+def collinearity(design: Design) -> Collinearity:
+    """Variance inflation per term of ``design`` and plain warnings naming the terms involved."""
+    X = design.X / np.maximum(np.linalg.norm(design.X, axis=0), 1e-300)
+    s = np.linalg.svd(X, compute_uv=False)
+    condition = float(s[0] / max(s[-1], 1e-300))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vif = np.diag(np.linalg.pinv(X.T @ X))
+    vif = pd.Series(np.where(np.isfinite(vif), vif, np.inf), index=list(design.names), name="vif")
+    sums = design.P.sum(axis=1) if design.P is not None else np.array([np.nan])
+    fsum = float(np.median(sums))
+    cv = float(np.std(sums) / np.mean(sums)) if np.mean(sums) > 0 else float("nan")
+    warnings = []
+    mains = [n for n, k in zip(design.names, design.kinds) if k == "covariate"]
+    near_one = design.include_covariate_main and cv < SUM_CV_WARN
+    main_high = [n for n in mains if vif[n] > VIF_MAIN_WARN] if near_one else []
+    if main_high:
+        warnings.append(
+            f"the cell fractions add up to nearly the same total in every sample ({fsum:.2f}, CV {cv:.1%}), so each "
+            "covariate main term is almost a multiple of the sum of its cell-type interactions "
+            f"sum of its cell-type interactions (variance inflation: {_listed(vif[main_high])}); bulk and cell "
+            "type-specific effects cannot be told apart and main-term calls may be artefacts: use "
+            "--no-covariate-main (Analysis tab: untick 'Covariate main terms') or leave out one cell type")
+    high = vif[(vif > VIF_WARN) & ~vif.index.isin(main_high)].sort_values(ascending=False)
+    if len(high):
+        warnings.append(f"the design is nearly singular: variance inflation above {VIF_WARN:g} for {_listed(high)}; "
+                        "these terms cannot be told apart and their calls may be artefacts")
+    return Collinearity(vif=vif, condition=condition, fraction_sum=fsum, fraction_sum_cv=cv, warnings=tuple(warnings))

@@ -19,6 +19,7 @@ from engine.errors import InputError
 __all__ = [
     "NA_STRINGS", "read_table", "read_expression", "detect_orientation", "looks_like_counts",
     "duplicate_ids", "normalise_proportions", "require_numeric", "constant_columns", "excel_date_ids",
+    "restore_date_id",
 ]
 
 #: Cell texts treated as missing values (as R and Excel write them).
@@ -227,6 +228,30 @@ def excel_date_ids(ids: Iterable) -> list[str]:
     return [str(i) for i in ids if _EXCEL_DATE.match(str(i).strip())]
 
 
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                                        "nov", "dec"), start=1)}
+# month -> (symbol prefix, days that map to exactly one symbol): SEPT1-14; MARCH3-11 (MARCH1/2
+# could also be MARC1/2); DEC1
+_RESTORABLE = {9: ("SEPT", range(1, 15)), 3: ("MARCH", range(3, 12)), 12: ("DEC", range(1, 2))}
+
+
+def restore_date_id(value: str) -> str | None:
+    """The gene symbol Excel turned into this date (``9-Sep`` or ``2024-09-09`` -> SEPT9), or None
+    when the date does not map to exactly one symbol (e.g. ``1-Mar``: MARCH1 or MARC1)."""
+    v = str(value).strip().lower()
+    m = re.match(r"^(\d{1,2})-([a-z]{3})$", v) or re.match(r"^([a-z]{3})-(\d{1,2})$", v)
+    if m:
+        day, mon = (m.group(1), m.group(2)) if m.group(1).isdigit() else (m.group(2), m.group(1))
+        month = _MONTHS.get(mon)
+    else:
+        m = re.match(r"^\d{4}-(\d{2})-(\d{2})( 00:00:00)?$", v)
+        if not m:
+            return None
+        month, day = int(m.group(1)), m.group(2)
+    prefix, days = _RESTORABLE.get(month, (None, ()))
+    return f"{prefix}{int(day)}" if prefix and int(day) in days else None
+
+
 def constant_columns(df: pd.DataFrame) -> list[str]:
     """Columns holding a single distinct value (no information for a regression)."""
     return [str(c) for c in df.columns if df[c].nunique(dropna=True) <= 1]
@@ -308,6 +333,12 @@ def normalise_proportions(df: pd.DataFrame, file: str | None = None) -> tuple[pd
                   f"{float(np.median(sums)):.3g}); divided by 100")
         sums = sums / 100.0
     over = np.flatnonzero(sums > 1.0 + _ROUNDING)
+    if not over.size and sums.size and sums.max() > 1.0 + 1e-9:
+        i = int(np.argmax(sums))
+        scale = 100.0 if notice else 1.0
+        rounding = (f"{file or 'proportions'}: rows add up to at most {sums[i] * scale:.4g}"
+                    f"{' %' if notice else ''} (row '{df.index[i]}'), within rounding; used as given")
+        notice = f"{notice}; {rounding}" if notice else rounding
     if over.size:
         i = int(over[0])
         raise InputError(f"proportions sum to {sums[i]:.4g} (more than 1)", file=file, row=str(df.index[i]),

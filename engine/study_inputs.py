@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import DesignError, InputError
-from .inputs import constant_columns, excel_date_ids, looks_like_counts, normalise_proportions, require_numeric
+from .inputs import (constant_columns, excel_date_ids, looks_like_counts, normalise_proportions, require_numeric,
+                     restore_date_id)
 from .matching import SampleMatch, match_samples
 
 __all__ = ["StudyInputs", "align_inputs", "check_design"]
@@ -110,6 +111,52 @@ def _match(ids: dict[str, list]) -> tuple[SampleMatch, list[str]]:
     return match, warnings
 
 
+def _near_matches(ids: dict[str, list], mode: str) -> dict[str, str]:
+    """Renames (other input's ID -> proportions' ID) for IDs equal up to case and whitespace."""
+    if mode not in ("warn", "error", "fix"):
+        raise ValueError("near_match must be 'warn', 'error' or 'fix'")
+    key = lambda v: "".join(str(v).split()).casefold()  # noqa: E731
+    first = list(ids.values())[0]
+    by_key: dict[str, list] = {}
+    for i in first:
+        by_key.setdefault(key(i), []).append(i)
+    known = set(first)
+    renames = {}
+    for lst in list(ids.values())[1:]:
+        for i in lst:
+            target = by_key.get(key(i), [])
+            if i not in known and len(target) == 1:
+                renames[i] = target[0]
+    if renames and mode == "error":
+        pairs = ", ".join(f"'{a}' vs '{b}'" for a, b in list(renames.items())[:5])
+        raise InputError(f"{len(renames)} sample ID(s) differ from the proportions' IDs only by case or "
+                         f"whitespace ({pairs}) and would be left out",
+                         hint="fix the IDs, or run with --match-ids loose to match them")
+    return renames if mode == "fix" else {}
+
+
+def _date_ids(expr: pd.DataFrame, efile: str, mode: str) -> tuple[pd.DataFrame, list[str]]:
+    """Gene IDs that Excel made into dates: leave (the warning comes later), refuse or restore."""
+    if mode not in ("warn", "error", "restore"):
+        raise ValueError("date_ids must be 'warn', 'error' or 'restore'")
+    dates = excel_date_ids(expr.index)
+    if not dates or mode == "warn":
+        return expr, []
+    fixes = {d: restore_date_id(d) for d in dates}
+    if mode == "error":
+        shown = ", ".join(f"{d} (-> {f})" if f else d for d, f in list(fixes.items())[:8])
+        raise InputError(f"{len(dates)} gene ID(s) look like dates made by Excel: {shown}", file=efile,
+                         hint="re-export the gene IDs as text, or run with --restore-date-ids (restores the "
+                              "unambiguous ones) or --allow-date-ids")
+    restore = {d: f for d, f in fixes.items() if f}
+    clash = sorted(set(restore.values()) & set(expr.index))
+    if clash:
+        raise InputError(f"restoring date-like gene IDs would duplicate '{clash[0]}'", file=efile, row=clash[0])
+    expr = expr.rename(index=restore)
+    return expr, [f"{efile}: {len(restore)} date-like gene ID(s) restored: "
+                  + ", ".join(f"{a} -> {b}" for a, b in list(restore.items())[:10])] if restore else []
+
+
 def _where(file: str, role: str, axis: str) -> str:
     """Name of an ID list in messages: the role for in-memory tables, else 'file (axis)'."""
     return role if file == role else f"{file} ({axis})"
@@ -137,13 +184,24 @@ def _expression_warnings(expr: pd.DataFrame, efile: str) -> list[str]:
 def align_inputs(expression: pd.DataFrame, proportions: pd.DataFrame, covariates: pd.DataFrame | None = None, *,
                  subject: str | pd.Series | None = None, weights: pd.Series | pd.DataFrame | None = None,
                  strata: str | pd.Series | None = None, reference: dict | None = None,
-                 files: dict | None = None) -> StudyInputs:
+                 files: dict | None = None, cell_types: list[str] | None = None,
+                 date_ids: str = "warn", near_match: str = "warn") -> StudyInputs:
     """Check every input and match samples by ID; raise ``InputError`` naming file/column/row.
 
     ``subject`` and ``strata`` are covariate column names (taken out of the covariates) or
-    Series by sample. Percentages are divided by 100 (one rule: ``normalise_proportions``).
+    Series by sample. ``cell_types`` picks proportion columns before any check. Percentages
+    are divided by 100 (one rule: ``normalise_proportions``). Gene IDs that Excel turned into
+    dates: ``date_ids`` "warn", "error" (listing them and the fixes) or "restore" (SEPT9 back
+    from 9-Sep where unambiguous). Sample IDs that differ only by case or whitespace:
+    ``near_match`` "warn" (left out), "error" or "fix" (renamed to the proportions' IDs).
     """
     props = _frame(proportions, "proportions", numeric=True)
+    if cell_types:
+        unknown = [c for c in cell_types if c not in props.columns]
+        if unknown:
+            raise InputError(f"cell type '{unknown[0]}' is not a column (columns: {', '.join(props.columns)})",
+                             file=props.attrs["file"], column=unknown[0])
+        props = props[list(cell_types)]
     expr = expression.set_axis(pd.Index([str(c) for c in expression.columns], dtype=object), axis=1)
     if not (expr.index.dtype == object and pd.api.types.infer_dtype(expr.index, skipna=False) == "string"):
         expr = expr.set_axis(pd.Index([str(i) for i in expr.index], dtype=object), axis=0)
@@ -167,10 +225,21 @@ def align_inputs(expression: pd.DataFrame, proportions: pd.DataFrame, covariates
         dup = pd.Index(lst)[pd.Index(lst).duplicated()]
         if len(dup):
             raise InputError(f"duplicate sample ID '{dup[0]}'", file=name.split(" (")[0])
+    notices: list[str] = []
+    renames = _near_matches(ids, near_match)
+    if renames:
+        expr = expr.rename(columns=renames)
+        cov = cov.rename(index=renames) if cov is not None else None
+        w = w.rename(index=renames) if w is not None else None
+        for k in list(ids)[1:]:
+            ids[k] = [renames.get(i, i) for i in ids[k]]
+        notices.append("sample IDs matched ignoring case and whitespace: "
+                       + ", ".join(f"'{a}' -> '{b}'" for a, b in list(renames.items())[:10]))
     match, warnings = _match(ids)
     samples = list(match.common)
+    expr, date_notes = _date_ids(expr, efile, date_ids)
+    notices += date_notes
     warnings = _expression_warnings(expr, efile) + warnings
-    notices: list[str] = []
     props, notice = normalise_proportions(props.loc[samples], file=pfile)
     if notice:
         notices.append(notice)

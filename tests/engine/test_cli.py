@@ -87,8 +87,8 @@ def study(tmp_path_factory):
     return sim, folder
 
 
-def _args(folder, out, *extra, expr="expr.csv", props="props.csv", cov="cov.csv"):
-    args = ["-e", str(folder / expr), "-p", str(folder / props), "-o", str(out)]
+def _args(folder, out, *extra, expr="expr.csv", props="props.csv", cov="cov.csv", dates="--allow-date-ids"):
+    args = ["-e", str(folder / expr), "-p", str(folder / props), "-o", str(out)] + ([dates] if dates else [])
     if cov:
         args += ["-c", str(folder / cov)]
     return args + list(extra)
@@ -101,7 +101,8 @@ def test_simulated_study_outputs_and_xlsx(study, tmp_path, capsys):
     (out / "keep.txt").write_text("mine")
     assert main(_args(folder, out)) == 0
     cap = capsys.readouterr()
-    assert cap.err.count("\n") == 2 and "warning" in cap.err and "Extra99" in cap.err
+    assert cap.err.count("\n") == 3 and "warning" in cap.err and "Extra99" in cap.err
+    assert "main term is almost a multiple of the sum of its cell-type interactions" in cap.err  # sums: CV < 5 %
     assert "expr.csv: 1 gene ID(s) look like dates made by Excel (1-Mar)" in cap.err
     assert "percentages" in cap.out
     assert (out / "keep.txt").read_text() == "mine"
@@ -143,7 +144,7 @@ def test_reference_level_and_pipeline_equals_cli(study, tmp_path):
     cli_out = tmp_path / "cli"
     assert main(_args(folder, cli_out, "--reference", "Group=treated")) == 0
     fe_cli = pd.read_csv(cli_out / "fixed_effects.csv").set_index("term")
-    model, report = run_fastmix(folder / "expr.csv", folder / "props.csv", folder / "cov.csv", None)
+    model, report = run_fastmix(folder / "expr.csv", folder / "props.csv", folder / "cov.csv", None, date_ids="warn")
     fe_default = model.results_.fixed_effects
     # switching the reference level flips the sign of every Group term, nothing else changes
     np.testing.assert_allclose(fe_cli.loc["Group[control]", "estimate"], -fe_default.loc["Group[treated]", "estimate"],
@@ -151,7 +152,7 @@ def test_reference_level_and_pipeline_equals_cli(study, tmp_path):
     np.testing.assert_allclose(fe_cli.loc["Cell1", "estimate"], fe_default.loc["Cell1", "estimate"], rtol=1e-9)
     # the function the GUI calls gives the same numbers as the command line
     m2, _ = run_fastmix(folder / "expr.csv", folder / "props.csv", folder / "cov.csv", tmp_path / "gui",
-                        reference={"Group": "treated"})
+                        reference={"Group": "treated"}, date_ids="warn")
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "gui" / "fixed_effects.csv").set_index("term"), fe_cli)
     assert report["samples"]["matched"] == 40 and any("Extra99" in w for w in report["samples"]["warnings"])
     # .rnk of the results parses, is sorted and has one line per gene
@@ -328,3 +329,47 @@ def test_trim_out_of_range_is_bad_input(study, tmp_path, capsys, value):
     err = capsys.readouterr().err
     assert err == f"fastmix: error: --trim must be in [0, 1), got {float(value)}\n"
     assert not (tmp_path / "work").exists()
+
+
+def test_date_like_gene_ids_stop_the_run_unless_allowed_or_restored(study, tmp_path, capsys):
+    sim, folder = study
+    expr = pd.read_csv(folder / "expr.csv", index_col=0).rename(index={"Gene7": "9-Sep", "Gene8": "2024-03-05"})
+    expr.to_csv(tmp_path / "dates.csv")
+    assert main(_args(folder, tmp_path / "a", expr=str(tmp_path / "dates.csv"), dates=None)) == 2
+    err = capsys.readouterr().err
+    assert "3 gene ID(s) look like dates made by Excel" in err and "9-Sep (-> SEPT9)" in err
+    assert "2024-03-05 (-> MARCH5)" in err and "--restore-date-ids" in err and not (tmp_path / "a").exists()
+    assert main(_args(folder, tmp_path / "b", expr=str(tmp_path / "dates.csv"), dates="--restore-date-ids")) == 0
+    cap = capsys.readouterr()
+    genes = pd.read_csv(tmp_path / "b" / "gene_results.csv", keep_default_na=False)["gene"]
+    assert {"SEPT9", "MARCH5", "1-Mar"} <= set(genes) and "9-Sep" not in set(genes)  # 1-Mar: MARCH1 or MARC1
+    assert "2 date-like gene ID(s) restored: 9-Sep -> SEPT9, 2024-03-05 -> MARCH5" in cap.out
+
+
+def test_sample_ids_differing_by_case_stop_unless_matched_loosely(study, tmp_path, capsys):
+    sim, folder = study
+    cov = pd.read_csv(folder / "cov.csv", index_col=0)
+    cov.index = [i.lower() if k < 3 else i for k, i in enumerate(cov.index)]
+    cov.to_csv(tmp_path / "cov.csv")
+    assert main(_args(folder, tmp_path / "a", cov=str(tmp_path / "cov.csv"))) == 2
+    err = capsys.readouterr().err
+    assert "3 sample ID(s) differ from the proportions' IDs only by case or whitespace" in err
+    assert "--match-ids loose" in err
+    assert main(_args(folder, tmp_path / "b", "--match-ids", "loose", cov=str(tmp_path / "cov.csv"))) == 0
+    out = capsys.readouterr().out
+    assert "40 samples matched" in out and "matched ignoring case and whitespace" in out
+
+
+def test_cell_types_choose_columns_before_the_sum_check(study, tmp_path, capsys):
+    sim, folder = study
+    props = pd.read_csv(folder / "props.csv", index_col=0)
+    props["Debris"] = 30.0  # rows now add up to ~130 %: refused as a whole
+    props.to_csv(tmp_path / "props.csv")
+    assert main(_args(folder, tmp_path / "a", props=str(tmp_path / "props.csv"))) == 2
+    assert "proportions sum to" in capsys.readouterr().err
+    cells = ",".join(c for c in props.columns if c != "Debris")
+    assert main(_args(folder, tmp_path / "b", "--cell-types", cells, props=str(tmp_path / "props.csv"))) == 0
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["parameters"]["cell_types"] == cells.split(",")
+    assert main(_args(folder, tmp_path / "c", "--cell-types", "Cell1,Nope", props=str(tmp_path / "props.csv"))) == 2
+    assert "cell type 'Nope' is not a column" in capsys.readouterr().err

@@ -36,8 +36,8 @@ def test_categorical_reference_level():
     p = _props()
     cov = pd.DataFrame({"Treatment": ["placebo", "drugA", "drugB"] * 4}, index=p.index)
     enc, notes = encode_covariates(cov)
-    assert list(enc.columns) == ["Treatment[drugB]", "Treatment[placebo]"]  # reference drugA
-    assert "reference level 'drugA'" in notes[0]
+    assert list(enc.columns) == ["Treatment[drugA]", "Treatment[drugB]"]  # reference: placebo, named like a control
+    assert "reference level 'placebo' (named like a control" in notes[0]
     d = build_design(p, cov, reference={"Treatment": "placebo"})
     assert d.covariates == ("Treatment[drugA]", "Treatment[drugB]")
     assert "Cell3.Treatment[drugB]" in d.names
@@ -133,3 +133,31 @@ def test_bad_inputs_name_location():
     p.index = [f"X{i}" for i in range(len(p))]
     with pytest.raises(InputError, match="no sample IDs in common"):
         FastMix().fit(s.expression, p, s.covariates)
+
+
+def test_default_reference_prefers_a_control_name_then_the_most_frequent_level():
+    from engine.design import default_reference
+
+    assert default_reference(["ACR", "Stable", "ACR", "Stable"]) == ("Stable", "named like a control")
+    assert default_reference(["case", "Healthy control", "case"]) == ("Healthy control", "named like a control")
+    assert default_reference(["V2", "V1", "V3"]) == ("V1", "named like a control")
+    assert default_reference(["b", "a", "b", "c"]) == ("b", "most frequent level")
+    assert default_reference(["b", "a"]) == ("a", "most frequent level")  # tie: sorted first
+    assert default_reference(["control", "placebo", "drug"])[1] == "most frequent level"  # two control-like names
+
+
+def test_collinearity_names_the_main_term_when_fractions_add_up_to_one():
+    from engine.design import collinearity
+    from engine.simulate import simulate_study
+
+    sim = simulate_study(200, 24, seed=1)  # fractions add up to ~0.97
+    c = collinearity(build_design(sim.proportions, sim.covariates))
+    assert c.vif["Group"] > 1000 and 0.9 < c.fraction_sum < 1.0 and c.fraction_sum_cv < 0.05
+    assert len(c.warnings) == 1 and "--no-covariate-main" in c.warnings[0] and "Group" in c.warnings[0]
+    c = collinearity(build_design(sim.proportions, sim.covariates, include_covariate_main=False))
+    assert c.warnings == () and c.vif.max() < 30
+    panel = sim.proportions * 0.6  # a panel covering 60 % of the cells in every sample: as collinear
+    assert "--no-covariate-main" in collinearity(build_design(panel, sim.covariates)).warnings[0]
+    rng = np.random.default_rng(0)  # totals that vary between samples (CV ~ 20 %): the main term is separable
+    varied = sim.proportions.mul(rng.uniform(0.4, 1.0, len(sim.proportions)), axis=0)
+    assert collinearity(build_design(varied, sim.covariates)).warnings == ()

@@ -166,6 +166,7 @@ def test_one_percentages_rule_for_reader_and_estimator():
     pct.iloc[0] = pct.iloc[0] * (100.2 / pct.iloc[0].sum())  # rounded gates summing to 100.2
     frac, notice = normalise_proportions(pct, file="p.csv")
     assert notice and "divided by 100" in notice
+    assert f"rows add up to at most 100.2 % (row '{pct.index[0]}'), within rounding" in notice
     a = FastMix(permutations=0).fit(sim.expression, pct, sim.covariates)
     b = FastMix(permutations=0).fit(sim.expression, frac, sim.covariates)
     pd.testing.assert_frame_equal(a.coef_, b.coef_)
