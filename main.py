@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         module, func = SUBCOMMANDS[argv[0]]
         return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
     if "--self-test" in argv:
-        from engine.selftest import main as self_test
+        from study.selftest import main as self_test
 
         def window_check(project_file, png):  # Qt is imported only here, after the headless stages
             from gui.selftest import check_window

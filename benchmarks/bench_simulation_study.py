@@ -59,7 +59,8 @@ def main(argv=None) -> int:
                 mse.append(float(err.mean()))
                 mse_diag.append(float(np.diag(err).mean()))
             power = f"{np.mean(pw):7.3f}" if pw else f"{'-':>7}"
-            print(f"{name:<20} {label:<12} {np.mean(t1):7.3f} {power} {np.mean(mse):8.4f} {np.mean(mse_diag):9.4f} {np.mean(tt):6.2f}")
+            print(f"{name:<20} {label:<12} {np.mean(t1):7.3f} {power} {np.mean(mse):8.4f} "
+                  f"{np.mean(mse_diag):9.4f} {np.mean(tt):6.2f}")
     return 0
 
 

@@ -1,8 +1,8 @@
 """Cold start of ``python main.py`` to the first painted window (target < 3 s).
 
 Spawns the app with ``FASTMIX_STUDIO_STARTUP_PROBE=1``: the window prints ``first-shown <epoch>``
-right after its first paint and ``tabs-ready <epoch>`` once the workspaces are built, then quits. Settings and user data go to a temp folder; without a
-display the offscreen platform is used.
+right after its first paint and ``tabs-ready <epoch>`` once the workspaces are built, then quits.
+Settings and user data go to a temp folder; without a display the offscreen platform is used.
 
     .venv/bin/python benchmarks/bench_startup.py [--runs 5]
 """

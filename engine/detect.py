@@ -205,12 +205,12 @@ def informative_gmm(eta3: np.ndarray, d_diag: np.ndarray, max_components: int = 
 def informative_shapiro(eta2: np.ndarray, d_diag: np.ndarray, alpha: float = 0.05) -> np.ndarray:
     """Bool per term: positive D_ll and Shapiro–Wilk p < alpha on the whitened EBLUPs."""
     out = np.zeros(eta2.shape[1], dtype=bool)
-    for l in range(eta2.shape[1]):
-        if d_diag[l] > 0:
-            col = eta2[:, l]
+    for k in range(eta2.shape[1]):
+        if d_diag[k] > 0:
+            col = eta2[:, k]
             col = col[np.isfinite(col)]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 p = stats.shapiro(col).pvalue
-            out[l] = p < alpha
+            out[k] = p < alpha
     return out

@@ -112,7 +112,8 @@ def autotune_gate(sample: Any, strategy: GatingStrategy, gate_id: str, *, max_sh
 
     def cost(d: np.ndarray) -> float:
         # narrow band = density on the boundary; wider bands see the tails and centre the gate
-        return sum(_boundary_count(gate, pts, d, width * f) / f for f in (1, 2.5, 5)) + penalty * base * float(np.sqrt(np.sum((d / span) ** 2)) / max(max_shift, 1e-12))
+        shift = float(np.sqrt(np.sum((d / span) ** 2)) / max(max_shift, 1e-12))
+        return sum(_boundary_count(gate, pts, d, width * f) / f for f in (1, 2.5, 5)) + penalty * base * shift
 
     zero = np.zeros(dim)
     b0 = _boundary_count(gate, pts, zero, width)

@@ -17,8 +17,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from engine.errors import InputError
-from engine.progress import ProgressCallback, report
+from .errors import InputError
+from .progress import ProgressCallback, report
 
 from .strategy import GatingStrategy
 
@@ -176,7 +176,7 @@ def gate_batch(paths: Iterable[str | os.PathLike], strategy: GatingStrategy, *, 
 
     Runs in ``processes`` worker processes (in this process when 1 or a single file).  The
     progress callback gets ``(files done, files, message)`` and may cancel; cancelling stops
-    pending files and raises :class:`engine.progress.Cancelled`.  With ``events_dir`` each file
+    pending files and raises :class:`gating.progress.Cancelled`.  With ``events_dir`` each file
     also gets ``<stem>_events.csv`` (0/1 per population id, one row per event).
     """
     paths = [str(p) for p in paths]

@@ -19,9 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from engine.errors import StudioError
+from .errors import GatingError
 
-from .templates import TemplateError
 
 __all__ = ["main", "load_template"]
 
@@ -91,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         tot = _event_count(args.fcs[0]) if args.wsp_sample else None
         strategy = load_template(args.template, args.wsp_sample, counting=args.counting, event_count=tot)
-    except (StudioError, TemplateError) as exc:
+    except GatingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     if not strategy.gates:
@@ -119,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _atomic_csv(res.counts, out / "counts.csv", index=False)
     try:
         props = res.proportions(wanted)
-    except StudioError as exc:
+    except GatingError as exc:
         print(f"error: --populations: {exc}", file=sys.stderr)
         props = None
     if props is not None:

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engine.errors import InputError
+from .errors import InputError
 
 __all__ = ["Compensation", "FCS_REF", "UNCOMPENSATED"]
 

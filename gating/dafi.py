@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from engine.progress import ProgressCallback, report
+from .progress import ProgressCallback, report
 
 from .gates import BooleanGate, Dimension, Gate
 from .dafi_pass import DafiPass

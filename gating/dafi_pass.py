@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.progress import report
+from .progress import report
 
 from .gates import BooleanGate, Gate, PolygonGate, RectangleGate
 from .strategy import GatingStrategy, StrategyError

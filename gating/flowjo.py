@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import InputError
+from .errors import InputError
 
 from .compensation import Compensation
 from .gates import BooleanGate, Dimension, EllipsoidGate, Gate, PolygonGate, RangeGate, RectangleGate

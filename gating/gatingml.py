@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import InputError
+from .errors import InputError
 
-from .compensation import FCS_REF, UNCOMPENSATED, Compensation
+from .compensation import UNCOMPENSATED, Compensation
 from .gates import (BooleanGate, Dimension, Divider, EllipsoidGate, Gate, PolygonGate, Quadrant, QuadrantGate,
                     RangeGate, RectangleGate)
 from .strategy import GatingStrategy

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
+from .errors import InputError
 
 from .fcs_text import FCSTextError, _dataset_offsets, _header, _parse_text, _Text, checked_par
 

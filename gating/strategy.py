@@ -14,8 +14,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from engine.errors import InputError
-from engine.progress import ProgressCallback, report
+from .errors import GatingError, InputError
+from .progress import ProgressCallback, report
 
 from .compensation import FCS_REF, UNCOMPENSATED, Compensation
 from .gates import BooleanGate, Dimension, Gate, QuadrantGate, gate_from_dict
@@ -26,7 +26,7 @@ __all__ = ["GatingStrategy", "GatingResult", "StrategyError", "resolve_channel"]
 FORMAT_VERSION = 1
 
 
-class StrategyError(ValueError):
+class StrategyError(GatingError, ValueError):
     """An edit or evaluation that would break the gate tree (unknown id, cycle, duplicate)."""
 
 

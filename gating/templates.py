@@ -11,6 +11,8 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from .errors import GatingError
+
 __all__ = ["SUPPORTED", "TemplateError", "detect_template", "load_template", "workspace_sample_for"]
 
 GATINGML_NS = "http://www.isac-net.org/std/Gating-ML/v2.0/gating"
@@ -21,7 +23,7 @@ SUPPORTED = ("Gating-ML 2.0 (.xml), FlowJo 7, 8 or 9 XML workspaces (.xml or .ws
 GATINGML, FLOWJO9, FLOWJO10, STRATEGY_JSON = "gatingml", "flowjo9", "flowjo10", "strategy-json"
 
 
-class TemplateError(ValueError):
+class TemplateError(GatingError, ValueError):
     """A template that cannot be read; ``str()`` is one line starting with the file name.
 
     For a file that is no gating template at all, the message lists what is supported.

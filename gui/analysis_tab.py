@@ -17,8 +17,9 @@ from PySide6.QtWidgets import (
     QListWidgetItem, QMessageBox, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from engine.errors import DesignError, InputError, StudioError
-from gui.study_checks import DesignIssue, check_design, design_error_issue, encoded_covariate_names, term_preview
+from engine.errors import DesignError, InputError
+from study.errors import USER_ERRORS
+from study.checks import DesignIssue, check_design, design_error_issue, encoded_covariate_names, term_preview
 from gui.study_tab import StudyInputs, collect_study
 
 DEFAULT_OPTIONS = {"trim": 0.5, "independent": False, "detector": "gmm", "include_covariate_main": True,
@@ -244,7 +245,7 @@ class AnalysisTab(QWidget):
         try:
             self._study = collect_study(self.project)
             self._study_error = None
-        except StudioError as exc:
+        except USER_ERRORS as exc:
             self._study, self._study_error = None, exc
         analysis = self.project.section("analysis")
         opts = {**DEFAULT_OPTIONS, **analysis.get("options", {})}
@@ -311,7 +312,7 @@ class AnalysisTab(QWidget):
             cov = sheet.covariates[[c for c in chosen if c in sheet.covariates.columns]]
             try:
                 names = encoded_covariate_names(cov, sheet.reference)
-            except StudioError:
+            except USER_ERRORS:
                 names = list(cov.columns)
         else:
             names = chosen
@@ -358,7 +359,7 @@ class AnalysisTab(QWidget):
         """All problems of the current choice (plain language, each with a fix)."""
         try:
             inputs = self.fit_inputs()
-        except StudioError as exc:
+        except USER_ERRORS as exc:
             return [_issue_from_error(exc)]
         issues = check_design(inputs.proportions, inputs.covariates, reference=inputs.reference,
                               include_covariate_main=inputs.options["include_covariate_main"])
@@ -410,7 +411,7 @@ class AnalysisTab(QWidget):
             return False
         try:
             inputs = self.fit_inputs()
-        except StudioError as exc:
+        except USER_ERRORS as exc:
             self.show_error("FastMix cannot run yet", exc)
             return False
         from gui.workers import Worker

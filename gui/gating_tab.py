@@ -10,8 +10,6 @@ per-gate ``modes`` and ``recluster`` list) live in the same section.
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 from pathlib import Path
 
 import numpy as np

@@ -296,7 +296,7 @@ class MainWindow(QMainWindow):
 
     def open_demo(self, folder: str | os.PathLike | None = None) -> Worker:
         """Generate the demo study if needed (in a worker: ~2 s the first time), then open it."""
-        from engine.demo import ensure_demo_study
+        from study.demo import ensure_demo_study
 
         worker = Worker(ensure_demo_study, folder)
         worker.finished.connect(self.open_project)

@@ -146,7 +146,7 @@ def write_json_atomic(data: Any, path: str | os.PathLike) -> Path:
 
 
 def _unsaved_recovery_path() -> Path:
-    from engine.demo import user_data_dir
+    from study.demo import user_data_dir
 
     return user_data_dir() / "recovery" / f"untitled{SUFFIX}{RECOVERY_SUFFIX}"
 

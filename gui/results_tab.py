@@ -16,7 +16,7 @@ import pandas as pd
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView,
+    QAbstractItemView, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QHeaderView,
     QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QSplitter, QTableView, QTabWidget,
     QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget, QCheckBox,
 )
@@ -28,6 +28,7 @@ from gui.plots.export import export_plot, safe_stem
 from gui.plots.gene_view import GeneViewWidget
 from gui.plots.heatmap import HeatmapWidget
 from gui.plots.volcano import VolcanoWidget
+from study.errors import USER_ERRORS
 
 def keep_none_alive() -> bool:
     """Work around a PySide6 6.12 / CPython 3.11 reference-count bug; returns True if applied.
@@ -510,7 +511,6 @@ class ResultsTab(QWidget):
     def run_enrichment(self, gmt_path: str) -> pd.DataFrame | None:
         """Over-representation of :meth:`enrichment_genes` in the sets of ``gmt_path`` (all genes = background)."""
         from engine.enrichment import over_representation, read_gmt
-        from engine.errors import StudioError
 
         if self.results is None:
             return None
@@ -519,7 +519,7 @@ class ResultsTab(QWidget):
             return None
         try:
             sets = read_gmt(gmt_path)
-        except (StudioError, OSError) as exc:
+        except (*USER_ERRORS, OSError) as exc:
             self.enrich_status.setText(f"Could not read gene sets: {exc}")
             return None
         genes = self.enrichment_genes()

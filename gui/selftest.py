@@ -1,5 +1,5 @@
 """Qt smoke check of the self-test: the main window starts, opens a project, reads its FCS files
-and paints. Run after :mod:`engine.selftest`'s headless pipeline; in the bundle it proves that the
+and paints. Run after :mod:`study.selftest`'s headless pipeline; in the bundle it proves that the
 Qt platform plugins, pyqtgraph and the four workspaces were all packaged."""
 from __future__ import annotations
 

@@ -17,10 +17,11 @@ from PySide6.QtWidgets import (
     QListWidgetItem, QMessageBox, QPushButton, QRadioButton, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
-from engine.errors import InputError, StudioError
+from engine.errors import InputError
+from study.errors import USER_ERRORS
 from gui.models.role_mapping import COL_REFERENCE, COL_ROLE, ChoiceDelegate, RoleMappingModel
 from gui.models.table_model import DataFrameModel
-from gui.study_checks import (
+from study.checks import (
     SheetInputs, default_references, first_header, guess_roles, log2p1, merge_renames, resolvable_renames, sheet_frame,
     sheet_inputs, summarise_expression,
 )
@@ -342,7 +343,7 @@ class StudyTab(QWidget):
         path = Path(path)
         try:
             sheet = read_sheet(path)
-        except StudioError as exc:
+        except USER_ERRORS as exc:
             self.show_error("Cannot use this sample sheet", exc)
             return False
         study = self.project.section("study")
@@ -357,7 +358,7 @@ class StudyTab(QWidget):
         path = Path(path)
         try:
             expr = read_expression_file(path, None)
-        except StudioError as exc:
+        except USER_ERRORS as exc:
             self.show_error("Cannot use this expression matrix", exc)
             return False
         study = self.project.section("study")
@@ -371,7 +372,7 @@ class StudyTab(QWidget):
         path = Path(path)
         try:
             read_proportions_file(path)
-        except StudioError as exc:
+        except USER_ERRORS as exc:
             self.show_error("Cannot use these cell proportions", exc)
             return False
         study = self.project.section("study")
@@ -423,7 +424,7 @@ class StudyTab(QWidget):
         if study.get("sheet_path"):
             try:
                 self._sheet = read_sheet(self.project.resolve(study["sheet_path"]))
-            except StudioError as exc:
+            except USER_ERRORS as exc:
                 if show_errors:
                     self.show_error("Cannot read the sample sheet", exc)
         roles, refs = complete_roles(self._sheet, study) if self._sheet is not None else ({}, {})
@@ -459,7 +460,7 @@ class StudyTab(QWidget):
         try:
             self.inputs = collect_study(self.project)
             error = None
-        except StudioError as exc:
+        except USER_ERRORS as exc:
             self.inputs = None
             error = exc
         self._show_expression(study)
@@ -482,7 +483,7 @@ class StudyTab(QWidget):
             return
         try:
             raw = read_expression_file(self.project.resolve(study["expression_path"]), study.get("genes_in_rows", True))
-        except StudioError as exc:
+        except USER_ERRORS as exc:
             self.expr_label.setText(f"{study['expression_path']}: {exc}")
             return
         s = summarise_expression(raw)
@@ -631,7 +632,7 @@ def _read_for_cache(kind: str, path: Path, *, progress=None) -> str | None:
             read_expression_file(path, None)
         else:
             read_proportions_file(path)
-    except StudioError as exc:
+    except USER_ERRORS as exc:
         return str(exc)
     report(progress, 1, 1, f"read {path.name}")
     return None

@@ -2,7 +2,7 @@
 
 A ``Worker`` wraps a plain function. The function receives a ``progress`` keyword argument, a
 Qt-free :data:`engine.progress.ProgressCallback` that relays progress as a signal and raises
-:class:`engine.progress.Cancelled` once :meth:`Worker.cancel` was called. Exceptions never get
+:data:`study.errors.Cancelled` once :meth:`Worker.cancel` was called. Exceptions never get
 lost: they come back as ``failed(str)`` (one line; the traceback is kept in ``worker.traceback``).
 
 ``JobRunner`` runs workers on ``QThread``\\s and owns the status-bar widget (label, progress bar,
@@ -29,8 +29,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from engine.errors import StudioError
-from engine.progress import Cancelled
+from study.errors import CANCELLED, Cancelled, is_user_error
 
 __all__ = ["Worker", "JobRunner", "one_line_error"]
 
@@ -38,7 +37,7 @@ __all__ = ["Worker", "JobRunner", "one_line_error"]
 def one_line_error(exc: BaseException) -> str:
     """The message shown to the user: first line of ``str(exc)``, prefixed by the type unless it is ours."""
     text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else ""
-    if isinstance(exc, StudioError):
+    if is_user_error(exc):
         return text or type(exc).__name__
     name = type(exc).__name__
     return f"{name}: {text}" if text else name
@@ -119,7 +118,7 @@ class Worker(QObject):
             if self._cancel.is_set():
                 raise Cancelled("cancelled before start")
             result = self.fn(*self.args, progress=self._progress, **self.kwargs)
-        except Cancelled:
+        except CANCELLED:
             self.state = "cancelled"
             self.cancelled.emit()
         except Exception as exc:  # relayed to the UI, never lost

@@ -88,8 +88,8 @@ def test_self_test_passes_offline(self_test_run):
 
 def test_self_test_fails_when_results_disagree_with_truth(self_test_run, tmp_path):
     """Flip the planted-DEG labels of the kept study: the self-test must notice and exit 1."""
-    from engine.demo import demo_is_complete
-    from engine.selftest import SelfTest
+    from study.demo import demo_is_complete
+    from study.selftest import SelfTest
 
     src, out = self_test_run
     assert out.returncode == 0
@@ -106,6 +106,6 @@ def test_self_test_fails_when_results_disagree_with_truth(self_test_run, tmp_pat
 
 
 def test_bad_argument_exits_2(capsys):
-    from engine.selftest import main
+    from study.selftest import main
 
     assert main(["--processes"]) == 2

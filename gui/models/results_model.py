@@ -20,7 +20,8 @@ RESULT_COLUMNS = ("gene", "coefficient", "random_effect", "fdr", "perm_p", "quas
 #: Header texts shown to the user.
 HEADERS = {
     "gene": "Gene", "coefficient": "Coefficient", "random_effect": "Random effect",
-    "fdr": "FDR", "perm_p": "Perm. p", "quasi_p": "Quasi-p", "quasi_fdr": "Quasi-FDR", "ols_p": "OLS p", "ols_fdr": "OLS FDR", "rank": "Rank",
+    "fdr": "FDR", "perm_p": "Perm. p", "quasi_p": "Quasi-p", "quasi_fdr": "Quasi-FDR",
+    "ols_p": "OLS p", "ols_fdr": "OLS FDR", "rank": "Rank",
 }
 
 DIRECTIONS = ("both", "up", "down")

@@ -5,7 +5,7 @@ import pandas as pd
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QStyledItemDelegate
 
-from gui.study_checks import COVARIATE_ROLES, ROLE_LABELS, ROLES, column_levels
+from study.checks import COVARIATE_ROLES, ROLE_LABELS, ROLES, column_levels
 
 _Index = QModelIndex | QPersistentModelIndex
 

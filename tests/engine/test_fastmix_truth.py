@@ -139,7 +139,6 @@ def test_lambda_override_scales_only_the_informative_variances(sim2):
 def test_results_fixed_effects_table_equals_the_attribute():
     sim = simulate_sim3(1500, 40, seed=4)
     f = FastMix().fit(sim.expression, sim.proportions, sim.covariates)
-    import pandas as pd
 
     assert f.results_.fixed_effects is f.fixed_effects_  # one shape: indexed by term
     assert f.fixed_effects_.index.name == "term"

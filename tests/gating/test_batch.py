@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.errors import InputError
-from engine.progress import Cancelled
+from gating.errors import InputError
+from gating.progress import Cancelled
 from gating.batch import COUNT_COLUMNS, gate_batch, write_events_csv
 from gating.dafi import DafiRefiner
 from gating.sample import read_fcs

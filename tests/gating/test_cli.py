@@ -137,7 +137,8 @@ MALFORMED = {
                                  '</gating:EllipsoidGate>',
                                  "gate 'E1': ellipsoid gate without mean, covarianceMatrix, distanceSquare"),
     "bad transform": ('<transforms:transformation transforms:id="T1"><transforms:flog transforms:T="x" '
-                      'transforms:M="4.5"/></transforms:transformation>', "transformation 'T1': attribute 'T' = 'x' is not a number"),
+                      'transforms:M="4.5"/></transforms:transformation>',
+                      "transformation 'T1': attribute 'T' = 'x' is not a number"),
     "dimension without channel": ('<gating:RectangleGate gating:id="R2"><gating:dimension gating:min="1"/>'
                                   '</gating:RectangleGate>', "gate 'R2': dimension without fcs-dimension"),
 }

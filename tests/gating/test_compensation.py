@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from flowutils import compensate as fu_comp
 
-from engine.errors import InputError
+from gating.errors import InputError
 from gating.compensation import Compensation
 from gating.sample import Sample, read_fcs
 

@@ -136,7 +136,7 @@ def test_quadrant_and_boolean_gates(blood):
 
 
 def test_progress_and_cancel(blood):
-    from engine.progress import Cancelled
+    from gating.progress import Cancelled
 
     s, _ = blood
     st = whole_blood_template()

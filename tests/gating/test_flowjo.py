@@ -1,13 +1,11 @@
 """FlowJo 10 workspace import reproduces FlowJo's counts on FlowKit's example workspaces."""
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
 import gating.flowjo as flowjo
-from engine.errors import InputError
+from gating.errors import InputError
 from gating.flowjo import list_wsp_samples, read_wsp, wsp_stored_counts
 from gating.gates import EllipsoidGate, PolygonGate, RectangleGate
 from gating.sample import read_fcs

@@ -12,7 +12,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from engine.errors import InputError
+from gating.errors import InputError
 from gating.flowjo import list_wsp_samples, read_wsp, wsp_stored_counts
 from gating.flowjo9 import _parse_spec
 from gating.gates import BooleanGate, EllipsoidGate, PolygonGate, RangeGate

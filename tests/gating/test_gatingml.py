@@ -53,7 +53,7 @@ def test_isac_strategy_structure(isac):
 
 
 def test_read_gatingml_rejects_non_gatingml(tmp_path):
-    from engine.errors import InputError
+    from gating.errors import InputError
 
     bad = tmp_path / "x.xml"
     bad.write_text("<root/>")

@@ -8,7 +8,7 @@ import flowio
 import numpy as np
 import pytest
 
-from engine.errors import InputError
+from gating.errors import InputError
 from gating.sample import FCSError, Sample, count_datasets, parse_spillover, read_fcs, read_fcs_metadata
 from tests.conftest import SHARED
 

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.progress import Cancelled
+from gating.errors import InputError
+from gating.progress import Cancelled
 from gating.compensation import Compensation
 from gating.gates import (BooleanGate, Dimension, Divider, PolygonGate, Quadrant, QuadrantGate, RangeGate,
                           RectangleGate)

@@ -272,7 +272,7 @@ def test_project_with_gating_proportions_and_partial_roles(qtbot, tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
-    from engine.demo import ensure_demo_study
+    from study.demo import ensure_demo_study
 
     return ensure_demo_study(tmp_path_factory.mktemp("demo") / "demo").parent
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import demo
+from study import demo
 
 
 def _sha(path) -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from engine.demo import ensure_demo_study
+from study.demo import ensure_demo_study
 from gui import settings as st
 from gui.main_window import MainWindow
 from engine.export import file_stem, sheet_names

@@ -4,6 +4,7 @@ dialogs. Counts are checked against ``gating/`` on the same data; every edit und
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDialogButtonBox
 
@@ -11,7 +12,12 @@ from gating.compensation import Compensation
 from gating.dafi import DafiRefiner
 from gui.gating_dialogs import DafiSettingsDialog, SpilloverDialog
 from gui.models.population_tree import PopulationTreeModel
-from tests.gui.test_gating_tab import tab  # noqa: F401  (fixture: 3 donors + a broken file, whole-blood gates)
+
+
+@pytest.fixture
+def tab(gating_tab):
+    return gating_tab
+
 
 MODE_COL, RECLUSTER_COL = 3, 4
 
@@ -126,7 +132,7 @@ def test_spillover_dialog_edit_is_used_for_compensation(qtbot, tmp_path):
     from gui.gating_tab import GatingTab
     from gui.project_model import ProjectModel
     from gui.workers import JobRunner
-    from tests.gui.test_gating_tab import wait_read
+    from tests.gui.studies import wait_read
 
     sim, _ = simulate_whole_blood(4000, seed=3)
     fl = [c for c in sim.channels if c.endswith("-A") and not c.startswith(("FSC", "SSC"))][:2]

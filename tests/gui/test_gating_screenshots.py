@@ -8,16 +8,18 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtGui import QImage
 
 from gui.plots.gate_items import shape_to_gate
 
 
-from tests.gui.test_gating_tab import tab  # noqa: F401,E402  (fixture)
+@pytest.fixture
+def tab(gating_tab):
+    return gating_tab
 
 
 def test_gating_screenshots(qtbot, tab, tmp_path):
-    from tests.gui.test_gating_tab import set_axes
 
     folders = [tmp_path]
     if os.environ.get("FASTMIX_SCREENSHOT_DIR"):

@@ -1,7 +1,6 @@
 """Gating tab end to end: draw gates with the mouse, undo, transforms, DAFi, batch, save/reopen."""
 from __future__ import annotations
 
-import dataclasses
 import gc
 
 import numpy as np
@@ -12,50 +11,17 @@ from PySide6.QtWidgets import QApplication
 
 from gating.gates import PolygonGate, RectangleGate
 from gating.sample import read_fcs
-from gating.simulate import simulate_whole_blood, whole_blood_template, write_fcs
 from gui.gating_tab import GatingTab
 from gui.project_model import ProjectModel
 from gui.workers import JobRunner
 
-N_EVENTS = 6000
-
-
-def make_study(folder, n=3, corrupt=True):
-    paths = []
-    for i in range(n):
-        sample, _ = simulate_whole_blood(N_EVENTS, seed=10 + i)
-        sample.name = f"donor{i + 1}"
-        paths.append(write_fcs(sample, folder / f"donor{i + 1}.fcs"))
-    if corrupt:
-        bad = folder / "broken.fcs"
-        bad.write_bytes(b"FCS3.1    garbage that is not an FCS file" * 3)
-        paths.append(bad)
-    return paths
+from tests.gui.studies import N_EVENTS, wait_read
 
 
 @pytest.fixture
-def tab(qtbot, tmp_path):
-    paths = make_study(tmp_path)
-    project = ProjectModel()
-    project.add_fcs_files(paths)
-    strategy = whole_blood_template()
-    project.strategy = strategy
-    project.update_section("strategy", strategy.to_dict())
-    jobs = JobRunner()
-    w = GatingTab(project, jobs)
-    qtbot.addWidget(w)
-    w.resize(1280, 760)
-    w.show()
-    qtbot.waitExposed(w)
-    wait_read(qtbot, w)
-    yield w
-    jobs.shutdown()
-
-
-def wait_read(qtbot, tab, timeout=30000):
-    """The FCS files are read in a worker: wait until they are in and the first sample is shown."""
-    qtbot.waitUntil(lambda: tab.project.sample_reader is None and not tab.jobs.is_running()
-                    and tab.current_sample is not None, timeout=timeout)
+def tab(gating_tab):
+    """The Gating tab on 3 simulated donors, a broken file and the whole-blood gates."""
+    return gating_tab
 
 
 def send(widget, kind, pos, buttons=Qt.LeftButton, button=Qt.LeftButton):
@@ -320,7 +286,7 @@ def test_dafi_refine_overlay(qtbot, tab):
 
 
 def test_demo_study_opens_with_gates_and_counts(qtbot, tmp_path):
-    from engine.demo import ensure_demo_study
+    from study.demo import ensure_demo_study
 
     project = ProjectModel.load(ensure_demo_study(tmp_path / "demo"))
     jobs = JobRunner()

@@ -6,7 +6,6 @@ import functools
 import os
 
 import numpy as np
-import pandas as pd
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
@@ -144,8 +143,6 @@ def pg_point(x, y):
 
 
 def test_volcano_click_selects_table_row_and_row_highlights_point(qtbot, tab, fitted):
-    _, fit = fitted
-    res = fit.results_
     term = "Cell3.Group"
     tab.select_term(term)
     # a gene with the largest -log10 p is isolated at the top of the plot: click it

@@ -18,7 +18,7 @@ from gui import samples as samples_mod
 from gui.gating_tab import GatingTab
 from gui.project_model import ProjectModel
 from gui.workers import JobRunner, Worker
-from tests.gui.test_gating_tab import make_study, wait_read
+from tests.gui.studies import make_study, wait_read
 
 
 def _on_main() -> bool:

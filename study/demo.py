@@ -5,7 +5,8 @@
 and response group; the TRUE fractions of neutrophils, lymphocytes and monocytes among live
 leukocytes (from the simulator's per-event truth) then drive a bulk expression matrix made by
 the FastMix model of :mod:`engine.simulate` (``Y = (beta + shift + gamma) X' + error`` on the
-design of :func:`engine.design.build_design`, covariates age, response and visit). Nothing comes from real donors: the data are free to share.
+design of :func:`engine.design.build_design`, covariates age, response and visit). Nothing comes
+from real donors: the data are free to share.
 
 Files (all paths in the project file are relative to it)::
 

@@ -55,7 +55,7 @@ class SelfTest:
 
     # ------------------------------------------------------------------------------ stages
     def demo(self) -> str:
-        from engine.demo import ensure_demo_study
+        from study.demo import ensure_demo_study
 
         self.project_file = ensure_demo_study(self.folder / "demo")
         self.study = self.project_file.parent
