@@ -14,8 +14,8 @@ from __future__ import annotations
 import sys
 
 SUBCOMMANDS = {
-    "fastmix": ("engine.cli", "main"),
-    "gate": ("gating.cli", "main"),
+    "fastmix": ("study.fastmix_cli", "main"),
+    "gate": ("study.gating_cli", "main"),
 }
 
 

@@ -21,10 +21,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import export as ex  # noqa: E402
 from engine.cells import excel_value, safe_cell  # noqa: E402
 from engine.fastmix import FastMix  # noqa: E402
 from engine.simulate import simulate_study  # noqa: E402
+from study import export as ex  # noqa: E402
 
 
 def write_with_xlsxwriter(path: Path, sheets) -> None:

@@ -18,9 +18,9 @@ from .design import check_rank
 from .detect import informative_gmm, informative_shapiro
 from .errors import DesignError
 from .linalg import rhalfinv, rsolve, sym_sqrt
+from .moderate import squeeze_var
 from .multitest import bh_adjust
 from .progress import ProgressCallback, report
-from .moderate import squeeze_var
 from .robust import RobustMean, robust_mean
 
 _STAGES = ("ols", "moments", "initial fit", "detect", "trim", "final fit", "tests")

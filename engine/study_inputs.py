@@ -8,12 +8,12 @@ from ``df.attrs["file"]`` (set by :func:`engine.inputs.read_table`) or its role.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
 from .errors import DesignError, InputError
-from .inputs import (constant_columns, excel_date_ids, looks_like_counts, normalise_proportions, require_numeric,
-                     restore_date_id)
+from .inputs import constant_columns, excel_date_ids, looks_like_counts, normalise_proportions, require_numeric, restore_date_id
 from .matching import SampleMatch, match_samples
 
 __all__ = ["StudyInputs", "align_inputs", "check_design"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,6 @@ import pandas as pd
 
 from .errors import InputError
 from .progress import ProgressCallback, report
-
 from .strategy import GatingStrategy
 
 __all__ = ["BatchResult", "gate_batch", "gate_file", "COUNT_COLUMNS", "write_events_csv"]
@@ -80,26 +78,19 @@ class BatchResult:
 
 
 def write_events_csv(membership: Mapping[str, np.ndarray], path: str | os.PathLike) -> Path:
-    """One 0/1 column per population id, one row per event in file order (atomic write)."""
+    """One 0/1 column per population id, one row per event in file order, written to ``path``."""
     path = Path(path)
     cols = list(membership)
     mat = np.column_stack([np.asarray(membership[c], dtype=np.uint8) for c in cols]) if cols else np.zeros((0, 0))
     header = ",".join(_csv_field(c) for c in cols)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(header + "\n")
-            if mat.size:
-                # each 0/1 cell is one character: build the text with numpy, not per event
-                chars = (mat + ord("0")).astype(np.uint8)
-                sep = np.full((mat.shape[0], mat.shape[1]), ord(","), dtype=np.uint8)
-                sep[:, -1] = ord("\n")
-                fh.write(np.stack([chars, sep], axis=2).reshape(-1).tobytes().decode("ascii"))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    body = b""
+    if mat.size:
+        # each 0/1 cell is one character: build the text with numpy, not per event
+        chars = (mat + ord("0")).astype(np.uint8)
+        sep = np.full((mat.shape[0], mat.shape[1]), ord(","), dtype=np.uint8)
+        sep[:, -1] = ord("\n")
+        body = np.stack([chars, sep], axis=2).reshape(-1).tobytes()
+    path.write_bytes(header.encode("utf-8") + b"\n" + body)
     return path
 
 

@@ -17,10 +17,9 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .progress import ProgressCallback, report
-
-from .gates import BooleanGate, Dimension, Gate
 from .dafi_pass import DafiPass
+from .gates import BooleanGate, Dimension, Gate
+from .progress import ProgressCallback, report
 from .strategy import GatingResult, GatingStrategy, StrategyError
 
 __all__ = ["DafiRefiner", "MODES", "clustering_dimensions"]

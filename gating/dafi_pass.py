@@ -10,9 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .progress import report
-
 from .gates import BooleanGate, Gate, PolygonGate, RectangleGate
+from .progress import report
 from .strategy import GatingStrategy, StrategyError
 
 

@@ -31,15 +31,21 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
-
 from .compensation import Compensation
+from .errors import InputError
+from .flowjo9 import Fj9Builder, WorkspaceError, fj9_compensation, linear_units, sample_scales
 from .gates import BooleanGate, Dimension, EllipsoidGate, Gate, PolygonGate, RangeGate, RectangleGate
 from .gatingml import NS
 from .strategy import GatingStrategy
-from .flowjo9 import Fj9Builder, WorkspaceError, fj9_compensation, linear_units, sample_scales
-from .transforms import (AsinhTransform, FlowJoBiexTransform, FlowJoDisplayTransform, FlowJoLogTransform,
-                         LinearTransform, LogicleTransform, Transform)
+from .transforms import (
+    AsinhTransform,
+    FlowJoBiexTransform,
+    FlowJoDisplayTransform,
+    FlowJoLogTransform,
+    LinearTransform,
+    LogicleTransform,
+    Transform,
+)
 
 __all__ = ["read_wsp", "list_wsp_samples", "wsp_stored_counts"]
 

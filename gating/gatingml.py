@@ -1,27 +1,43 @@
 """Gating-ML 2.0 read and write (ISAC standard: gating, transformations and data-type namespaces).
 
-``read_gatingml`` accepts a path or the XML text; ``write_gatingml`` writes atomically.
+``read_gatingml`` accepts a path or the XML text; ``write_gatingml`` writes it.
 FlowJo-only transforms (biex) have no Gating-ML 2.0 form and are refused on export;
 a FlowJo log axis is written as the equivalent ``flog`` with ``boundMin=0``.
 """
 from __future__ import annotations
 
 import os
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError
-
 from .compensation import UNCOMPENSATED, Compensation
-from .gates import (BooleanGate, Dimension, Divider, EllipsoidGate, Gate, PolygonGate, Quadrant, QuadrantGate,
-                    RangeGate, RectangleGate)
+from .errors import InputError
+from .gates import (
+    BooleanGate,
+    Dimension,
+    Divider,
+    EllipsoidGate,
+    Gate,
+    PolygonGate,
+    Quadrant,
+    QuadrantGate,
+    RangeGate,
+    RectangleGate,
+)
 from .strategy import GatingStrategy
-from .transforms import (AsinhTransform, FlowJoLogTransform, HyperlogTransform,
-                         LinearTransform, LogicleTransform, LogTransform, RatioTransform, Transform)
+from .transforms import (
+    AsinhTransform,
+    FlowJoLogTransform,
+    HyperlogTransform,
+    LinearTransform,
+    LogicleTransform,
+    LogTransform,
+    RatioTransform,
+    Transform,
+)
 
 __all__ = ["read_gatingml", "write_gatingml", "to_gatingml_string", "NS"]
 
@@ -352,17 +368,8 @@ def to_gatingml_string(strategy: GatingStrategy) -> str:
 
 
 def write_gatingml(strategy: GatingStrategy, path: str | os.PathLike) -> None:
-    """Write the strategy as Gating-ML 2.0 (atomic: temp file + replace)."""
-    text = to_gatingml_string(strategy)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write the strategy as Gating-ML 2.0 (UTF-8) to ``path`` as given.
+
+    The application writes it atomically by passing a temporary path (``study.files.atomic_path``).
+    """
+    Path(path).write_text(to_gatingml_string(strategy), encoding="utf-8", newline="\n")

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-
 from .fcs_text import FCSTextError, _dataset_offsets, _header, _parse_text, _Text, checked_par
 
 

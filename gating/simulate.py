@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from array import array
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -192,7 +191,7 @@ def _truth(kind: np.ndarray, celltype: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def write_fcs(sample: Sample, path: str | os.PathLike, *, metadata: Mapping[str, Any] | None = None) -> Path:
-    """Write ``sample`` as an FCS 3.1 float file (flowio), atomically; returns the path."""
+    """Write ``sample`` as an FCS 3.1 float file (flowio); returns the path."""
     import flowio
 
     path = Path(path)
@@ -209,15 +208,7 @@ def write_fcs(sample: Sample, path: str | os.PathLike, *, metadata: Mapping[str,
                       opt_channel_names=[m or None for m in sample.markers] if any(sample.markers) else None,
                       metadata_dict=meta)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    path.write_bytes(buf.getvalue())
     return path
 
 

@@ -14,11 +14,10 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import GatingError, InputError
-from .progress import ProgressCallback, report
-
 from .compensation import FCS_REF, UNCOMPENSATED, Compensation
+from .errors import GatingError, InputError
 from .gates import BooleanGate, Dimension, Gate, QuadrantGate, gate_from_dict
+from .progress import ProgressCallback, report
 from .transforms import RatioTransform, Transform, transform_from_dict
 
 __all__ = ["GatingStrategy", "GatingResult", "StrategyError", "resolve_channel"]

@@ -27,7 +27,7 @@ class TemplateError(GatingError, ValueError):
     """A template that cannot be read; ``str()`` is one line starting with the file name.
 
     For a file that is no gating template at all, the message lists what is supported.
-    (``gating.cli.load_template`` re-raises it as the app's ``InputError``.)
+    (``study.gating_cli.load_template`` re-raises it as the app's ``InputError``.)
     """
 
     def __init__(self, message: str, file: str | None = None) -> None:

@@ -13,14 +13,27 @@ import pandas as pd
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
-    QListWidgetItem, QMessageBox, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from engine.errors import DesignError, InputError
-from study.errors import USER_ERRORS
-from study.checks import DesignIssue, check_design, design_error_issue, encoded_covariate_names, term_preview
 from gui.study_tab import StudyInputs, collect_study
+from study.checks import DesignIssue, check_design, design_error_issue, encoded_covariate_names, term_preview
+from study.errors import USER_ERRORS
 
 DEFAULT_OPTIONS = {"trim": 0.5, "independent": False, "detector": "gmm", "include_covariate_main": True,
                    "weighting": "none", "seed": 0, "variance": "moderated", "permutations": 200}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +10,31 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView, QApplication, QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-    QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
-    QScrollArea, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QApplication,
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from gui.plots.density import histogram2d, log_density
+from study.export import safe_frame, write_csv
+from study.files import atomic_path
 
 
 # ---------------------------------------------------------------------------
@@ -211,19 +229,6 @@ def proportions_from_counts(counts: pd.DataFrame, populations: list[str]) -> pd.
     return out
 
 
-def _atomic_write(path: Path, write) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 class BatchResultsDialog(QDialog):
     """Sample x population table (count and % parent) after "Apply to all".
 
@@ -328,9 +333,10 @@ class BatchResultsDialog(QDialog):
         """Write the table to CSV or Excel (by suffix), atomically."""
         path = Path(path)
         if path.suffix.lower() in (".xlsx", ".xlsm"):
-            _atomic_write(path, lambda tmp: self.wide.to_excel(tmp, sheet_name="gating"))
+            with atomic_path(path) as tmp:
+                safe_frame(self.wide).to_excel(tmp, sheet_name="gating")
         else:
-            _atomic_write(path, lambda tmp: self.wide.to_csv(tmp))
+            write_csv(self.wide, path, index=True)
         return path
 
     def _export_dialog(self, kind: str) -> None:

@@ -17,8 +17,21 @@ import pandas as pd
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QListView, QMenu,
-    QMessageBox, QPushButton, QSplitter, QToolBar, QTreeView, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QToolBar,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
 )
 
 from gui.models.population_tree import MODES, PopulationTreeModel
@@ -879,8 +892,9 @@ class GatingTab(QWidget):
         self.select_population(None)
 
     def export_gatingml(self, path) -> None:
-        from gating.gatingml import write_gatingml
-        write_gatingml(self._with_axes_transforms(self.strategy()), str(path))
+        from gating.gatingml import to_gatingml_string
+        from study.files import write_text
+        write_text(path, to_gatingml_string(self._with_axes_transforms(self.strategy())))
 
     def _file_action(self, kind: str) -> None:
         flt = "Gating-ML (*.xml)"

@@ -398,9 +398,10 @@ class MainWindow(QMainWindow):
             if path is None:
                 return False
         try:
-            from gating.gatingml import write_gatingml
+            from gating.gatingml import to_gatingml_string
+            from study.files import write_text
 
-            write_gatingml(strategy, path)
+            write_text(path, to_gatingml_string(strategy))
         except Exception as exc:
             self.show_error(f"Could not export the gates: {one_line_error(exc)}")
             return False

@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from engine.errors import InputError
+from study.files import write_json
 
 FORMAT = "fastmix-studio-project"
 VERSION = 1
@@ -113,36 +113,9 @@ def _json_default(obj: Any) -> Any:
 
 
 def write_json_atomic(data: Any, path: str | os.PathLike) -> Path:
-    """Write ``data`` as indented JSON: temp file in the same folder, fsync, then ``os.replace``.
-
-    If anything fails before the rename, the previous file is untouched and the temp file removed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        try:
-            dfd = os.open(path.parent, os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            pass
-    return path
+    """Write ``data`` as indented JSON through :func:`study.files.write_json` (temp file, fsync,
+    rename, normal permissions): if anything fails, the previous file is untouched."""
+    return write_json(path, data, default=_json_default)
 
 
 def _unsaved_recovery_path() -> Path:

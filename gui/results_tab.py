@@ -16,9 +16,25 @@ import pandas as pd
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QHeaderView,
-    QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QSplitter, QTableView, QTabWidget,
-    QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget, QCheckBox,
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from engine.progress import report
@@ -29,6 +45,7 @@ from gui.plots.gene_view import GeneViewWidget
 from gui.plots.heatmap import HeatmapWidget
 from gui.plots.volcano import VolcanoWidget
 from study.errors import USER_ERRORS
+
 
 def keep_none_alive() -> bool:
     """Work around a PySide6 6.12 / CPython 3.11 reference-count bug; returns True if applied.
@@ -69,8 +86,8 @@ def export_results(results, folder: str | os.PathLike, *, report_dict: dict | No
     ``gsea/significant_sets.gmt``, ``gene_lists/<term>_{up,down}.{txt,grp}`` + ``background.txt``,
     ``run_report.{json,html}``. Returns the written paths per kind.
     """
-    from engine import export as ex
-    from engine import report as rp
+    from study import export as ex
+    from study import report as rp
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -396,7 +413,7 @@ class ResultsTab(QWidget):
         self._update_rows_label()
 
     def _update_calibration(self) -> None:
-        from engine.report import calibration_sentence, calibration_summary
+        from study.report import calibration_sentence, calibration_summary
 
         term = self.current_term()
         if term is None or self.results is None:
@@ -584,7 +601,7 @@ class ResultsTab(QWidget):
 
     def export_to(self, folder: str | os.PathLike):
         """Export everything into ``folder``: plots now (GUI thread), files in a Worker. Returns the Worker."""
-        from engine.report import build_run_report
+        from study.report import build_run_report
 
         if self.results is None:
             return None

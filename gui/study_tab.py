@@ -13,18 +13,40 @@ from pathlib import Path
 import pandas as pd
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget,
-    QListWidgetItem, QMessageBox, QPushButton, QRadioButton, QSplitter, QTableView, QVBoxLayout, QWidget,
+    QButtonGroup,
+    QCheckBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QRadioButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
 )
 
 from engine.errors import InputError
-from study.errors import USER_ERRORS
 from gui.models.role_mapping import COL_REFERENCE, COL_ROLE, ChoiceDelegate, RoleMappingModel
 from gui.models.table_model import DataFrameModel
 from study.checks import (
-    SheetInputs, default_references, first_header, guess_roles, log2p1, merge_renames, resolvable_renames, sheet_frame,
-    sheet_inputs, summarise_expression,
+    SheetInputs,
+    default_references,
+    first_header,
+    guess_roles,
+    log2p1,
+    merge_renames,
+    resolvable_renames,
+    sheet_frame,
+    sheet_inputs,
+    summarise_expression,
 )
+from study.errors import USER_ERRORS
 
 TABLE_FILTER = "Tables (*.csv *.tsv *.txt *.xlsx);;All files (*)"
 

@@ -90,7 +90,7 @@ class SelfTest:
                 f"max |gated - truth| = {err:.3f}")
 
     def fastmix(self) -> str:
-        from engine.cli import OUTPUT_FILES, run_fastmix
+        from study.fastmix_cli import OUTPUT_FILES, run_fastmix
 
         sheet = pd.read_csv(self.study / "sample_sheet.csv", index_col=0, dtype={"visit": str})
         self.out = self.folder / "fastmix"
@@ -121,7 +121,7 @@ class SelfTest:
                 "top-100 precision " + ", ".join(f"{t} {p:.0%}" for t, p in precisions.items()))
 
     def export(self) -> str:
-        from engine.export import sheet_names, write_rnk, write_term_csvs
+        from study.export import sheet_names, write_rnk, write_term_csvs
 
         csvs = write_term_csvs(self.results, self.out / "csv")
         rnks = write_rnk(self.results, self.out / "gsea")
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None, window_check: Callable[[Path, Path], str
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    from engine.report import app_version
+    from study.report import app_version
 
     print(f"FastMix Studio {app_version()} self-test (Python {sys.version.split()[0]}, {sys.platform})")
     tmp = None

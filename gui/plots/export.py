@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pyqtgraph as pg
+from pyqtgraph.exporters import ImageExporter, SVGExporter
 from PySide6.QtCore import QRectF, QSize
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsScene
-from pyqtgraph.exporters import ImageExporter, SVGExporter
+
+from study.files import atomic_path
 
 PNG_WIDTH = 1600
 
@@ -27,17 +28,9 @@ def _export_source(plot):
 
 
 def _atomic(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` then move the temp file onto ``path`` (never a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Call ``write(tmp_path)`` and move the finished file onto ``path`` (:mod:`study.files`)."""
+    with atomic_path(path) as tmp:
+        write(str(tmp))
     return path
 
 

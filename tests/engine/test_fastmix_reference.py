@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.design import build_design
 from engine.arrayfit import fit_arrays
+from engine.design import build_design
 from engine.fastmix import FastMix
 
 TOL = 1e-6

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.design import build_design
 from engine.arrayfit import fit_arrays, truncation_lambda
+from engine.design import build_design
 from engine.fastmix import FastMix
 from engine.progress import Cancelled
 from engine.simulate import simulate_sim1, simulate_sim2, simulate_sim3

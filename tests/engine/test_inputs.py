@@ -7,8 +7,14 @@ import pytest
 
 from engine.errors import InputError
 from engine.inputs import (
-    constant_columns, detect_orientation, duplicate_ids, looks_like_counts, normalise_proportions,
-    read_expression, read_table, require_numeric,
+    constant_columns,
+    detect_orientation,
+    duplicate_ids,
+    looks_like_counts,
+    normalise_proportions,
+    read_expression,
+    read_table,
+    require_numeric,
 )
 
 

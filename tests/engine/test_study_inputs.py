@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.cli import load_inputs
 from engine.errors import InputError
 from engine.fastmix import FastMix
 from engine.simulate import simulate_study
 from engine.study_inputs import align_inputs
+from study.fastmix_cli import load_inputs
 
 
 @pytest.fixture(scope="module")

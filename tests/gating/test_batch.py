@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gating.errors import InputError
-from gating.progress import Cancelled
 from gating.batch import COUNT_COLUMNS, gate_batch, write_events_csv
 from gating.dafi import DafiRefiner
+from gating.errors import InputError
+from gating.progress import Cancelled
 from gating.sample import read_fcs
 from gating.simulate import simulate_whole_blood, whole_blood_template, write_fcs
 

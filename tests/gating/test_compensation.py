@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from flowutils import compensate as fu_comp
 
-from gating.errors import InputError
 from gating.compensation import Compensation
+from gating.errors import InputError
 from gating.sample import Sample, read_fcs
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from gating.cli import main
 from gating.dafi import DafiRefiner
 from gating.flowjo import read_wsp, wsp_stored_counts
 from gating.sample import read_fcs
+from study.gating_cli import main
 
 SAMPLE = "a2004_O1T2pb05i_A2_A02.fcs"
 

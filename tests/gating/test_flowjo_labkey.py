@@ -148,7 +148,8 @@ def test_boolean_specifications():
 
 def test_nested_boolean_builds_helper_terms_and_evaluates(shared_dir):
     from gating.flowjo9 import Fj9Builder
-    from gating.gates import Dimension, RangeGate as RG
+    from gating.gates import Dimension
+    from gating.gates import RangeGate as RG
 
     b = Fj9Builder({}, None, "x", {})
     b.gates = [RG("A", None, (Dimension("x"),), (0.0,), (5.0,)), RG("B", None, (Dimension("x"),), (3.0,), (8.0,)),

@@ -7,8 +7,18 @@ import json
 import numpy as np
 import pytest
 
-from gating.gates import (BooleanGate, Dimension, Divider, EllipsoidGate, PolygonGate, Quadrant, QuadrantGate,
-                          RangeGate, RectangleGate, gate_from_dict)
+from gating.gates import (
+    BooleanGate,
+    Dimension,
+    Divider,
+    EllipsoidGate,
+    PolygonGate,
+    Quadrant,
+    QuadrantGate,
+    RangeGate,
+    RectangleGate,
+    gate_from_dict,
+)
 
 
 def test_rectangle_is_min_inclusive_max_exclusive_with_open_bounds():

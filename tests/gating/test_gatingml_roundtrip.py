@@ -5,13 +5,30 @@ import numpy as np
 import pytest
 
 from gating.compensation import Compensation
-from gating.gates import (BooleanGate, Dimension, Divider, EllipsoidGate, PolygonGate, Quadrant, QuadrantGate,
-                          RangeGate, RectangleGate)
+from gating.gates import (
+    BooleanGate,
+    Dimension,
+    Divider,
+    EllipsoidGate,
+    PolygonGate,
+    Quadrant,
+    QuadrantGate,
+    RangeGate,
+    RectangleGate,
+)
 from gating.gatingml import read_gatingml, to_gatingml_string, write_gatingml
 from gating.sample import Sample, read_fcs
 from gating.strategy import GatingStrategy
-from gating.transforms import (AsinhTransform, FlowJoBiexTransform, FlowJoLogTransform, HyperlogTransform,
-                               LinearTransform, LogicleTransform, LogTransform, RatioTransform)
+from gating.transforms import (
+    AsinhTransform,
+    FlowJoBiexTransform,
+    FlowJoLogTransform,
+    HyperlogTransform,
+    LinearTransform,
+    LogicleTransform,
+    LogTransform,
+    RatioTransform,
+)
 
 
 def _same_membership(a, b):

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from gating.sample import read_fcs
-from gating.simulate import (CHANNELS, POPULATIONS, simulate_whole_blood, to_display, whole_blood_template,
-                             write_fcs)
+from gating.simulate import CHANNELS, POPULATIONS, simulate_whole_blood, to_display, whole_blood_template, write_fcs
 
 
 @pytest.fixture(scope="module")

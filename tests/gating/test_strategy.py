@@ -6,11 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from gating.errors import InputError
-from gating.progress import Cancelled
 from gating.compensation import Compensation
-from gating.gates import (BooleanGate, Dimension, Divider, PolygonGate, Quadrant, QuadrantGate, RangeGate,
-                          RectangleGate)
+from gating.errors import InputError
+from gating.gates import BooleanGate, Dimension, Divider, PolygonGate, Quadrant, QuadrantGate, RangeGate, RectangleGate
+from gating.progress import Cancelled
 from gating.sample import Sample
 from gating.strategy import GatingStrategy, StrategyError
 from gating.transforms import LinearTransform, RatioTransform

@@ -6,11 +6,10 @@ import json
 import pandas as pd
 import pytest
 
-from gating.cli import main
 from gating.gatingml import write_gatingml
 from gating.simulate import whole_blood_template
-from gating.templates import (FLOWJO9, FLOWJO10, GATINGML, STRATEGY_JSON, TemplateError, detect_template,
-                              load_template)
+from gating.templates import FLOWJO9, FLOWJO10, GATINGML, STRATEGY_JSON, TemplateError, detect_template, load_template
+from study.gating_cli import main
 
 A2004 = "data/fcs/flowworkspacedata/A2004Analysis.xml"
 
@@ -90,8 +89,8 @@ def test_command_line_reports_an_unknown_template_in_one_line(tmp_path, capsys, 
 def test_command_line_gates_a_duplicate_named_workspace_sample(shared_dir, tmp_path):
     """duplicate-samples.xml has two samples named 118795.fcs (1,000 and 10,000 events); the file's $TOT
     picks one (both carry the same gates, so the counts check the compensated gating, not the choice)."""
-    from gating.cli import _event_count
     from gating.flowjo import wsp_stored_counts
+    from study.gating_cli import _event_count
 
     ws = shared_dir / "data/flowjo-labkey/flowjoquery/Workspaces/duplicate-samples.xml"
     assert _event_count(shared_dir / "data/flowjo-labkey/flowjoquery/microFCS/118795.fcs") == 10000

@@ -4,9 +4,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gating.transforms import (AsinhTransform, FlowJoBiexTransform, FlowJoLogTransform, HyperlogTransform,
-                               LinearTransform, LogicleTransform, LogTransform, RatioTransform, biex_lut,
-                               make_transform, transform_from_dict)
+from gating.transforms import (
+    AsinhTransform,
+    FlowJoBiexTransform,
+    FlowJoLogTransform,
+    HyperlogTransform,
+    LinearTransform,
+    LogicleTransform,
+    LogTransform,
+    RatioTransform,
+    biex_lut,
+    make_transform,
+    transform_from_dict,
+)
 
 X = np.array([-500.0, -10.0, 0.0, 1.0, 37.5, 1000.0, 9999.0, 10000.0])
 

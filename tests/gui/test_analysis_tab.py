@@ -79,7 +79,7 @@ def test_term_choice_updates_preview_and_is_stored(tabs, tmp_path):
 
 @pytest.mark.parametrize("weighting", ["none", "subject", "weights"])
 def test_run_equals_command_line(tabs, tmp_path, qtbot, weighting):
-    from engine.cli import run_fastmix
+    from study.fastmix_cli import run_fastmix
 
     files = make_study(tmp_path / "s", m=400, n=30)
     weights = pd.Series(np.linspace(0.5, 2.0, 30), index=files["truth_sheet"].index, name="weight")
@@ -279,7 +279,7 @@ def demo_dir(tmp_path_factory):
 
 def test_demo_study_end_to_end(qtbot, demo_dir):
     """The demo project: fix a lower-cased sheet ID, run with repeated measures, equal to the CLI, finds truth."""
-    from engine.cli import run_fastmix
+    from study.fastmix_cli import run_fastmix
 
     sheet_path = demo_dir / "sample_sheet.csv"
     original = sheet_path.read_text()

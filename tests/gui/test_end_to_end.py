@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from study.demo import ensure_demo_study
 from gui import settings as st
 from gui.main_window import MainWindow
-from engine.export import file_stem, sheet_names
 from gui.plots.export import safe_stem
 from gui.results_tab import save_screenshot
+from study.demo import ensure_demo_study
+from study.export import file_stem, sheet_names
 
 FORMULA_GENE = "=2+3"
 

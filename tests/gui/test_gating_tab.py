@@ -14,7 +14,6 @@ from gating.sample import read_fcs
 from gui.gating_tab import GatingTab
 from gui.project_model import ProjectModel
 from gui.workers import JobRunner
-
 from tests.gui.studies import N_EVENTS, wait_read
 
 
@@ -211,6 +210,7 @@ def test_apply_to_all_with_corrupt_file_and_proportions(qtbot, tab, tmp_path):
 
 def test_cancel_running_job(qtbot, tab):
     import time
+
     from gui.workers import Worker
 
     def slow(*, progress=None):

@@ -52,10 +52,10 @@ def test_tabs_menus_and_about(qtbot, env):
     assert _menu_texts(win.edit_menu)[:2] == ["Undo", "Redo"]
     win.act_about.trigger()
     text = win.about_dialog.text()
+    import re
+
     import numpy
     import pandas
-
-    import re
 
     assert re.search(rf"numpy\s+{re.escape(numpy.__version__)}", text)
     assert pandas.__version__ in text and "PySide6-Essentials" in text

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from engine.errors import InputError
 from gui import project_model as pm
 from gui.project_model import ProjectModel
+from study.files import file_mode
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +40,7 @@ def test_save_as_writes_relative_paths_and_reloads_identically(tmp_path, qtbot):
     with qtbot.waitSignal(model.path_changed):
         model.save(target)
     assert not model.dirty and model.path == target.resolve()
+    assert stat.S_IMODE(target.stat().st_mode) == file_mode()  # a project file others in the lab can read
     raw = json.loads(target.read_text(encoding="utf-8"))
     assert raw["format"] == "fastmix-studio-project" and raw["version"] == 1
     assert raw["fcs_files"] == ["../data/s0.fcs", "../data/s1.fcs", "../data/s2.fcs"]
@@ -69,7 +72,7 @@ def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert target.read_bytes() == before
     assert ProjectModel.load(target).section("analysis") == {"trim": 0.5, "terms": ["Cell1", "Group"]}
-    assert not [p for p in target.parent.iterdir() if p.name.endswith(".tmp")]  # temp file removed
+    assert not [p for p in target.parent.iterdir() if ".tmp." in p.name]  # temp file removed
     assert model.dirty  # the user's change is still there, unsaved
 
 
@@ -237,7 +240,7 @@ def test_sigkill_after_temp_file_written_leaves_previous_file(tmp_path):
     try:
         line = proc.stdout.readline().strip()
         assert line == "WRITTEN", proc.stderr.read()
-        temps = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        temps = [p for p in tmp_path.iterdir() if ".tmp." in p.name]
         assert len(temps) == 1 and temps[0].stat().st_size > 1_000_000  # the new version is on disk
     finally:
         proc.kill()
@@ -266,7 +269,7 @@ def test_sigkill_at_a_random_moment_of_repeated_saves(tmp_path):
             assert line, proc.stderr.read()
             saved = int(line.split()[1])
         deadline = time.monotonic() + 20
-        while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):  # a write is under way
+        while not any(".tmp." in p.name for p in tmp_path.iterdir()):  # a write is under way
             assert time.monotonic() < deadline, "no save in progress seen"
     finally:
         proc.kill()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import stat
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -16,6 +17,7 @@ from engine.simulate import simulate_sim3
 from gui.plots.export import export_plot, safe_stem
 from gui.plots.volcano import VolcanoWidget
 from gui.results_tab import ResultsTab, export_results
+from study.files import file_mode
 
 RENAMED = {"Gene1": "SEPT7", "Gene2": "MARCH1", "Gene3": "=SUM(A1:A9)", "Gene4": "-DEL"}
 
@@ -47,6 +49,7 @@ def test_export_plot_writes_png_and_svg(qtbot, tmp_path):
     root = ET.parse(svg).getroot()
     assert root.tag.endswith("svg")
     assert not list(tmp_path.glob("sub/.*"))  # no temp files left behind
+    assert stat.S_IMODE(png.stat().st_mode) == stat.S_IMODE(svg.stat().st_mode) == file_mode()
     assert safe_stem("Cell1.Group") == "Cell1.Group" and safe_stem("Age (yrs)/x") == "Age__yrs__x"
 
 

@@ -277,7 +277,9 @@ def test_screenshot_of_results_tab(qtbot, tmp_path, tab):
 def test_repaints_do_not_exhaust_none_refcount(qtbot):
     """PySide6 drops a reference to None per void-virtual override call (paintEvent): must not abort."""
     import sys
+
     from PySide6.QtWidgets import QWidget
+
     from gui.results_tab import keep_none_alive
 
     class Painted(QWidget):
@@ -301,7 +303,7 @@ def test_repaints_do_not_exhaust_none_refcount(qtbot):
 def test_calibration_view_compares_calls_with_permuted_labels(tab, fitted):
     """The Calibration tab shows, for the selected term, the observed curve (k calls) against the
     permuted-label curve, and a sentence with the same numbers as the run report."""
-    from engine.report import calibration_sentence, calibration_summary
+    from study.report import calibration_sentence, calibration_summary
 
     _, fit = fitted
     res = fit.results_

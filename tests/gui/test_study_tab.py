@@ -12,9 +12,9 @@ from PySide6.QtCore import Qt
 from engine.simulate import simulate_sim2
 from gui.models.role_mapping import COL_REFERENCE, COL_ROLE, RoleMappingModel
 from gui.project_model import ProjectModel
-from study.checks import check_design, guess_roles, merge_renames, sheet_frame, sheet_inputs
 from gui.study_tab import StudyTab, collect_study
 from gui.workers import JobRunner
+from study.checks import check_design, guess_roles, merge_renames, sheet_frame, sheet_inputs
 
 
 def make_study(folder: Path, *, m: int = 400, n: int = 30, seed: int = 3, mismatch: bool = True) -> dict:

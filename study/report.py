@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import html
-import json
 import math
 import os
 import platform
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.export import atomic_path
+from study.files import write_json, write_text
 
 __all__ = ["app_version", "library_versions", "sha256_file", "jsonable", "build_run_report",
            "write_report_json", "write_report_html"]
@@ -208,9 +207,7 @@ def calibration_sentence(term: str, entry: dict, fdr: float = 0.05) -> str:
 
 def write_report_json(report: dict, path: str | os.PathLike) -> Path:
     """Atomic, pretty-printed UTF-8 JSON."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(jsonable(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return Path(path)
+    return write_json(path, jsonable(report))
 
 
 def _html_value(value: Any) -> str:
@@ -285,6 +282,4 @@ def write_report_html(report: dict, path: str | os.PathLike) -> Path:
         "</style></head><body>"
         f"<h1>{html.escape(title)}</h1>{sections}</body></html>\n"
     )
-    with atomic_path(path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    return Path(path)
+    return write_text(path, page)

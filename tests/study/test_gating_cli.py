@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gating.cli import main
 from gating.gates import Dimension, RectangleGate
 from gating.gatingml import write_gatingml
 from gating.sample import read_fcs
 from gating.simulate import simulate_whole_blood, whole_blood_template, write_fcs
+from study.files import file_mode
+from study.gating_cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,6 +52,9 @@ def test_gate_writes_counts_proportions_and_events(study, tmp_path):
     props = pd.read_csv(out / "proportions.csv", index_col=0)
     assert list(props.columns) == ["Neutrophils", "Monocytes", "T_cells", "B_cells", "NK_cells"]  # leaves
     np.testing.assert_allclose(props.sum(axis=1), 1.0)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {file_mode()}  # not mkstemp's 0600
+    assert sorted(p.name for p in out.iterdir()) == sorted(["counts.csv", "proportions.csv"]
+                                                           + [f"{p.stem}_events.csv" for p in fcs])
 
 
 def test_bad_file_and_unknown_channel_are_reported(study, tmp_path, capsys):

@@ -9,12 +9,20 @@ import pytest
 from openpyxl import load_workbook
 
 from engine.enrichment import read_gmt
-from engine.export import (
-    TERM_COLUMNS, atomic_path, rnk_scores, safe_cell, sheet_names, term_table, write_gene_lists,
-    write_gmt, write_results_excel, write_rnk, write_term_csvs,
-)
 from engine.fastmix import FastMix
 from engine.inputs import read_table
+from study.export import (
+    TERM_COLUMNS,
+    rnk_scores,
+    safe_cell,
+    sheet_names,
+    term_table,
+    write_gene_lists,
+    write_gmt,
+    write_results_excel,
+    write_rnk,
+    write_term_csvs,
+)
 
 TRICKY = ["SEPT1", "MARCH1", '=HYPERLINK("x")', "+41-555", "@SUM(A1)", "-DASH", 'A<B>&"C\x01']
 
@@ -141,14 +149,3 @@ def test_gmt_significant_sets(results, tmp_path):
     assert sets.get(f"{term}_up", set()) == up and sets.get(f"{term}_down", set()) == down
     for name, genes in sets.items():
         assert genes, name
-
-
-def test_atomic_write_leaves_nothing_on_error(tmp_path):
-    target = tmp_path / "out.txt"
-    target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("disk full")
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import json
+import stat
 
 import numpy as np
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from engine.cli import OUTPUT_FILES, main, run_fastmix
-from engine.export import sheet_names, write_rnk
-from engine.report import sha256_file
 from engine.simulate import simulate_sim3
+from study.export import sheet_names, write_rnk
+from study.fastmix_cli import OUTPUT_FILES, main, run_fastmix
+from study.files import file_mode
+from study.report import sha256_file
 
 FIXED_COLUMNS = ["term", "estimate", "std_error", "t", "df", "p_value", "p_adj"]
 GENE_COLUMNS = ["gene", "term", "coefficient", "random_effect", "quasi_p", "quasi_fdr", "ols_p", "ols_fdr",
@@ -37,6 +39,7 @@ def test_sim3_matches_r_reference(sim3_run, capsys):
     assert "Cell1.Group:" in captured.out and captured.err == ""
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
     assert not [p for p in out.parent.iterdir() if p.name != "out"]  # temp folder removed
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == dict.fromkeys(OUTPUT_FILES, file_mode())
 
     fe = pd.read_csv(out / "fixed_effects.csv")
     assert list(fe.columns) == FIXED_COLUMNS

@@ -12,7 +12,7 @@ import scipy
 
 from engine.fastmix import FastMix
 from engine.inputs import read_table
-from engine.report import build_run_report, jsonable, write_report_html, write_report_json
+from study.report import build_run_report, jsonable, write_report_html, write_report_json
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,15 @@ failed, 0 otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from .errors import GatingError
-
+from gating.errors import GatingError
+from study.files import atomic_path, write_json
 
 __all__ = ["main", "load_template"]
 
@@ -30,14 +30,14 @@ EXIT_OK, EXIT_INPUT = 0, 2
 def load_template(path: str | os.PathLike, sample_name: str | None = None, *, counting: str | None = None,
                   event_count: int | None = None):
     """Read a gating template recognised by content (see :mod:`gating.templates`)."""
-    from .templates import load_template as _load
+    from gating.templates import load_template as _load
 
     return _load(path, sample_name, counting=counting, event_count=event_count)
 
 
 def _event_count(fcs: str) -> int | None:
     """``$TOT`` of an FCS file (to pick among workspace samples sharing a name), None if unreadable."""
-    from .sample import FCSError, read_fcs_metadata
+    from gating.sample import FCSError, read_fcs_metadata
 
     try:
         meta = read_fcs_metadata(fcs)
@@ -50,16 +50,9 @@ def _event_count(fcs: str) -> int | None:
         return None
 
 
-def _atomic_csv(df, path: Path, **kw) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+def _write_csv(df, path: Path, **kw) -> None:
+    with atomic_path(path) as tmp:
         df.to_csv(tmp, **kw)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    from .batch import gate_batch
+    from gating.batch import gate_batch
 
     out = Path(args.out)
     try:
@@ -104,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     dafi = None
     if args.dafi:
-        from .dafi import DafiRefiner
+        from gating.dafi import DafiRefiner
 
         dafi = DafiRefiner(n_clusters=args.k, random_state=args.seed)
 
@@ -112,23 +105,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         if msg.startswith("gated"):
             print(f"[{done}/{total}] {msg}", file=sys.stderr)
 
-    res = gate_batch(args.fcs, strategy, dafi=dafi, processes=args.processes, progress=progress,
-                     events_dir=out if args.events else None)
+    # per-file event tables are written into a hidden staging folder and moved in once complete
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.events-", dir=out)) if args.events else None
+    try:
+        res = gate_batch(args.fcs, strategy, dafi=dafi, processes=args.processes, progress=progress,
+                         events_dir=staging)
+        for done in sorted(staging.iterdir()) if staging else ():
+            os.replace(done, out / done.name)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     failed = dict(res.errors)
-    _atomic_csv(res.counts, out / "counts.csv", index=False)
+    _write_csv(res.counts, out / "counts.csv", index=False)
     try:
         props = res.proportions(wanted)
     except GatingError as exc:
         print(f"error: --populations: {exc}", file=sys.stderr)
         props = None
     if props is not None:
-        _atomic_csv(props, out / "proportions.csv")
+        _write_csv(props, out / "proportions.csv")
     for name, audit in res.audits.items():
         for w in audit.get("warnings", []):
             print(f"warning: {name}: {w}", file=sys.stderr)
     if res.audits:
-        audit_path = out / "dafi_audit.json"
-        audit_path.write_text(json.dumps(res.audits, indent=2, default=str), encoding="utf-8")
+        write_json(out / "dafi_audit.json", res.audits, default=str)
     ok = len(res.samples)
     print(f"gated {ok} of {len(args.fcs)} file(s); results in {out}", file=sys.stderr)
     if failed:

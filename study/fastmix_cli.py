@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.design import collinearity
 from engine.errors import InputError, StudioError
 from engine.inputs import read_expression, read_table
 from engine.progress import ProgressCallback
-from engine.design import collinearity
 from engine.study_inputs import StudyInputs, align_inputs, check_design
 
 __all__ = ["OUTPUT_FILES", "StudyInputs", "load_inputs", "run_fastmix", "write_outputs", "main"]
@@ -76,7 +76,7 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
     ``date_ids``/``near_match`` say otherwise (see ``engine.study_inputs.align_inputs``).
     """
     from engine.fastmix import FastMix
-    from engine.report import build_run_report
+    from study.report import build_run_report
 
     t0 = time.perf_counter()
     if not 0 <= trim < 1:
@@ -122,8 +122,8 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
 
 def write_outputs(model, report: dict, out_dir: str | os.PathLike) -> list[Path]:
     """Write ``OUTPUT_FILES`` into a temporary folder beside ``out_dir``, then move them in."""
-    from engine.export import write_csv, write_results_excel
-    from engine.report import write_report_html, write_report_json
+    from study.export import write_csv, write_results_excel
+    from study.report import write_report_html, write_report_json
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

@@ -1,6 +1,6 @@
 """Writing FastMix results: Excel workbook, CSV per term, GSEA .rnk, gene lists and .gmt.
 
-Every writer is atomic (temporary file beside the target, then ``os.replace``) and
+Every writer is atomic (:mod:`study.files`: temporary file beside the target, fsync, rename) and
 neutralises text that a spreadsheet would run as a formula (``= + - @``, tab, CR).
 Gene symbols are written as text so that SEPT1 or MARCH1 never turn into dates.
 ``results`` is a ``engine.results.FastMixResults`` (``terms``, ``to_frame``,
@@ -8,27 +8,24 @@ Gene symbols are written as text so that SEPT1 or MARCH1 never turn into dates.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .cells import excel_value, safe_cell
-from .xlsx import sheet_xml, write_workbook
+from engine.cells import excel_value, safe_cell
+from engine.xlsx import sheet_xml, write_workbook
+from study.files import atomic_path, write_text
 
 __all__ = [
-    "safe_cell", "safe_frame", "atomic_path", "sheet_names", "file_stem", "term_table",
+    "safe_cell", "safe_frame", "sheet_names", "file_stem", "term_table",
     "write_csv", "write_results_excel", "write_term_csvs", "write_rnk", "rnk_scores",
     "write_gene_lists", "write_gmt",
 ]
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 _FILE_BAD = re.compile(r"[^A-Za-z0-9._+-]+")
 TERM_COLUMNS = ["gene", "coefficient", "random_effect", "quasi_p", "quasi_fdr", "ols_p", "ols_fdr",
@@ -45,23 +42,6 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
         out.index = pd.Index([safe_cell(v) for v in out.index], name=out.index.name, dtype=object)
     out.columns = [safe_cell(c) if isinstance(c, str) else c for c in out.columns]
     return out
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it onto ``path`` only on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike, *, index: bool = False,
@@ -202,14 +182,9 @@ def write_rnk(results, folder: str | os.PathLike) -> list[Path]:
         s = rnk_scores(results, t)
         path = folder / f"{stems[t]}.rnk"
         lines = "".join(f"{safe_cell(g)}\t{v:.10g}\n" for g, v in zip(s.index, s.to_numpy()))
-        _write_text(path, lines)
+        write_text(path, lines)
         paths.append(path)
     return paths
-
-
-def _write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8", newline="\n")
 
 
 def _direction(df: pd.DataFrame) -> np.ndarray:
@@ -238,12 +213,12 @@ def write_gene_lists(results, folder: str | os.PathLike, top_n: int = 100) -> li
             body = "".join(f"{safe_cell(g)}\n" for g in genes)
             txt = folder / f"{stems[t]}_{label}.txt"
             grp = folder / f"{stems[t]}_{label}.grp"
-            _write_text(txt, body)
-            _write_text(grp, f"# {t} {label}: top {len(genes)} genes by fdr (random effect "
+            write_text(txt, body)
+            write_text(grp, f"# {t} {label}: top {len(genes)} genes by fdr (random effect "
                              f"{'> 0' if label == 'up' else '< 0'})\n" + body)
             paths += [txt, grp]
     background = folder / "background.txt"
-    _write_text(background, "".join(f"{safe_cell(g)}\n" for g in dict.fromkeys(genes_all)))
+    write_text(background, "".join(f"{safe_cell(g)}\n" for g in dict.fromkeys(genes_all)))
     paths.append(background)
     return paths
 
@@ -263,5 +238,5 @@ def write_gmt(results, path: str | os.PathLike, fdr: float = 0.05) -> Path:
             if genes:
                 desc = f"FastMix {t} {label}, fdr < {fdr:g}"
                 lines.append("\t".join([f"{t}_{label}", desc] + [safe_cell(g) for g in genes]) + "\n")
-    _write_text(Path(path), "".join(lines))
+    write_text(Path(path), "".join(lines))
     return Path(path)
