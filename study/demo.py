@@ -249,7 +249,6 @@ def _write_study(folder: Path, progress: ProgressCallback | None) -> None:
     sheet.to_csv(folder / "sample_sheet.csv", lineterminator="\n")
     strategy = whole_blood_template()
     write_gatingml(strategy, folder / "template.xml")
-    os.chmod(folder / "template.xml", 0o644)  # written through a private temp file
     project = _project_dict(list(sheet.index), strategy.to_dict())
     (folder / PROJECT_NAME).write_text(json.dumps(project, indent=2) + "\n", encoding="utf-8")
     report(progress, n + 1, total, "Writing manifest")
