@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,11 +19,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_startup import probe_start  # noqa: E402
+from bench_startup import print_startup, probe_start  # noqa: E402
 
 BUNDLE = ROOT / "dist" / "FastMixStudio"
 EXE = BUNDLE / ("FastMixStudio.exe" if sys.platform.startswith("win") else "FastMixStudio")
-TARGET_S = 3.0
 
 
 def folder_size(path: Path) -> tuple[int, int]:
@@ -59,12 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bundle size: {size / 2**20:.0f} MiB in {n_files:,} files ({BUNDLE})")
     with tempfile.TemporaryDirectory() as d:
         runs = [first_paint(Path(d)) for _ in range(args.runs)]
-        shown, ready = [r[0] for r in runs], [r[1] for r in runs]
-        med = statistics.median(shown)
-        print(f"bundle --demo to first painted window: first {shown[0]:.2f} s, median {med:.2f} s, "
-              f"min {min(shown):.2f} s over {len(shown)} runs (target < {TARGET_S:.0f} s): "
-              f"{'OK' if med < TARGET_S else 'TOO SLOW'}")
-        print(f"bundle --demo until all four workspaces are built: median {statistics.median(ready):.2f} s")
+        print_startup("bundle --demo", runs)
         env = {"HOME": d, "LANG": "C.UTF-8", "QT_QPA_PLATFORM": "offscreen"}
         t0 = time.perf_counter()
         out = subprocess.run([str(EXE), "--self-test"], env=env, capture_output=True, text=True, timeout=600)

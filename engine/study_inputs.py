@@ -181,6 +181,30 @@ def _expression_warnings(expr: pd.DataFrame, efile: str) -> list[str]:
     return out
 
 
+def _pick_cells(props: pd.DataFrame, cell_types: list[str] | None) -> pd.DataFrame:
+    """The proportion columns named in ``cell_types`` (all when None), before any check."""
+    if not cell_types:
+        return props
+    unknown = [c for c in cell_types if c not in props.columns]
+    if unknown:
+        raise InputError(f"cell type '{unknown[0]}' is not a column (columns: {', '.join(props.columns)})",
+                         file=props.attrs["file"], column=unknown[0])
+    return props[list(cell_types)]
+
+
+def _matched_covariates(cov: pd.DataFrame, samples: list[str], cfile: str | None) -> pd.DataFrame:
+    """Covariates of the matched samples; a missing value or a constant column is an error."""
+    cov = cov.loc[samples]
+    for c in cov.columns:  # NA anywhere is an error; text columns become indicators
+        _no_missing(cov[c], "value", cfile, c)
+    const = constant_columns(cov)
+    if const:
+        raise InputError(f"covariate is constant across the {len(samples)} matched samples",
+                         file=cfile, column=const[0], hint="remove the column")
+    cov.attrs["file"] = cfile
+    return cov
+
+
 def align_inputs(expression: pd.DataFrame, proportions: pd.DataFrame, covariates: pd.DataFrame | None = None, *,
                  subject: str | pd.Series | None = None, weights: pd.Series | pd.DataFrame | None = None,
                  strata: str | pd.Series | None = None, reference: dict | None = None,
@@ -195,13 +219,7 @@ def align_inputs(expression: pd.DataFrame, proportions: pd.DataFrame, covariates
     from 9-Sep where unambiguous). Sample IDs that differ only by case or whitespace:
     ``near_match`` "warn" (left out), "error" or "fix" (renamed to the proportions' IDs).
     """
-    props = _frame(proportions, "proportions", numeric=True)
-    if cell_types:
-        unknown = [c for c in cell_types if c not in props.columns]
-        if unknown:
-            raise InputError(f"cell type '{unknown[0]}' is not a column (columns: {', '.join(props.columns)})",
-                             file=props.attrs["file"], column=unknown[0])
-        props = props[list(cell_types)]
+    props = _pick_cells(_frame(proportions, "proportions", numeric=True), cell_types)
     expr = expression.set_axis(pd.Index([str(c) for c in expression.columns], dtype=object), axis=1)
     if not (expr.index.dtype == object and pd.api.types.infer_dtype(expr.index, skipna=False) == "string"):
         expr = expr.set_axis(pd.Index([str(i) for i in expr.index], dtype=object), axis=0)
@@ -248,15 +266,7 @@ def align_inputs(expression: pd.DataFrame, proportions: pd.DataFrame, covariates
         raise InputError(f"cell type '{const_cells[0]}' has the same proportion in all {len(samples)} matched samples",
                          file=pfile, column=const_cells[0], hint="remove that column")
     expr = expr if list(expr.columns) == samples else expr[samples]
-    if cov is not None:
-        cov = cov.loc[samples]
-        for c in cov.columns:  # NA anywhere is an error; text columns become indicators
-            _no_missing(cov[c], "value", cfile, c)
-        const = constant_columns(cov)
-        if const:
-            raise InputError(f"covariate is constant across the {len(samples)} matched samples",
-                             file=cfile, column=const[0], hint="remove the column")
-        cov.attrs["file"] = cfile
+    cov = _matched_covariates(cov, samples, cfile) if cov is not None else None
     subj = _no_missing(subj.loc[samples], "subject ID", cfile, subject if isinstance(subject, str) else "subject") \
         if subj is not None else None
     strat = _no_missing(strat.loc[samples], "stratum", cfile, strata if isinstance(strata, str) else "strata") \

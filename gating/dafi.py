@@ -12,6 +12,7 @@ Memberships are always intersected with the ancestors.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -121,24 +122,25 @@ def _tree_order(strategy: GatingStrategy) -> list[str]:
     return order
 
 
+@dataclass(kw_only=True, eq=False)
 class DafiRefiner:
-    """DAFi refinement of a gating strategy on one sample (scikit-learn style)."""
+    """DAFi refinement of a gating strategy on one sample (scikit-learn style: settings are the
+    keyword arguments, :meth:`fit` fills the ``*_`` attributes)."""
 
-    def __init__(self, *, n_clusters: int = 100, channels: Iterable[str] | None = None, random_state: int = 0,
-                 recluster_min_events: int = 100, max_iter: int = 100, fit_events: int | None = 30_000,
-                 per_parent: bool = True, events_per_cluster: float = 8.0, max_clusters: int = 400,
-                 gate_weight: float = 1.0, warn_min_events: int = 10) -> None:
-        self.gate_weight = gate_weight
-        self.warn_min_events = warn_min_events
-        self.n_clusters = n_clusters
-        self.per_parent = per_parent
-        self.events_per_cluster = events_per_cluster
-        self.max_clusters = max_clusters
-        self.channels = None if channels is None else list(channels)
-        self.random_state = random_state
-        self.recluster_min_events = recluster_min_events
-        self.max_iter = max_iter
-        self.fit_events = fit_events
+    n_clusters: int = 100
+    channels: Iterable[str] | None = None
+    random_state: int = 0
+    recluster_min_events: int = 100
+    max_iter: int = 100
+    fit_events: int | None = 30_000
+    per_parent: bool = True
+    events_per_cluster: float = 8.0
+    max_clusters: int = 400
+    gate_weight: float = 1.0
+    warn_min_events: int = 10
+
+    def __post_init__(self) -> None:
+        self.channels = None if self.channels is None else list(self.channels)
 
     # ---------------------------------------------------------------------------- clustering
     def _cluster(self, X: np.ndarray, scope: str, k: int | None = None) -> tuple[np.ndarray, np.ndarray, int, str]:

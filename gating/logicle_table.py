@@ -21,12 +21,16 @@ _LN10 = float(np.log(10.0))
 _TABLE_SIZE = 1 << 16
 
 
-@lru_cache(maxsize=128)
-def _logicle_params(t: float, w_: float, m: float, a_: float) -> tuple[float, ...]:
+def _scaled(w_: float, m: float, a_: float) -> tuple[float, float, float, float]:
+    """``w``, ``x1``, ``x0`` and ``b`` of Moore & Parks (2012), shared by logicle and hyperlog."""
     w = w_ / (m + a_)
     x2 = a_ / (m + a_)
-    x1, x0 = x2 + w, x2 + 2.0 * w
-    b = (m + a_) * _LN10
+    return w, x2 + w, x2 + 2.0 * w, (m + a_) * _LN10
+
+
+@lru_cache(maxsize=128)
+def _logicle_params(t: float, w_: float, m: float, a_: float) -> tuple[float, ...]:
+    w, x1, x0, b = _scaled(w_, m, a_)
     if w == 0:
         d = b
     else:
@@ -40,10 +44,7 @@ def _logicle_params(t: float, w_: float, m: float, a_: float) -> tuple[float, ..
 
 @lru_cache(maxsize=128)
 def _hyperlog_params(t: float, w_: float, m: float, a_: float) -> tuple[float, ...]:
-    w = w_ / (m + a_)
-    x2 = a_ / (m + a_)
-    x1, x0 = x2 + w, x2 + 2.0 * w
-    b = (m + a_) * _LN10
+    w, x1, x0, b = _scaled(w_, m, a_)
     ca = np.exp(b * x0) / w
     fa = np.exp(b * x1) + ca * x1
     a = t / (np.exp(b) + ca - fa)

@@ -39,23 +39,21 @@ POPULATIONS = ("Neutrophils", "Monocytes", "T_cells", "B_cells", "NK_cells")
 DEFAULT_PROPORTIONS = {"Neutrophils": 0.60, "Monocytes": 0.08, "T_cells": 0.22, "B_cells": 0.05,
                        "NK_cells": 0.05, "debris": 0.06, "doublets": 0.04, "dead": 0.05}
 
+# per population: (mean, SD) on the display scale of the 9 dimensions
 #                FSC-A  SSC-A  CD45  CD66b  CD14   CD3  CD19  CD56  Viab
-_MEANS = {
-    "Neutrophils": (0.46, 0.36, 0.55, 0.70, 0.30, 0.14, 0.14, 0.15, 0.12),
-    "Monocytes":   (0.42, 0.17, 0.66, 0.22, 0.70, 0.15, 0.15, 0.16, 0.12),
-    "T_cells":     (0.26, 0.065, 0.74, 0.14, 0.15, 0.68, 0.14, 0.17, 0.12),
-    "B_cells":     (0.25, 0.06, 0.72, 0.14, 0.16, 0.14, 0.64, 0.15, 0.12),
-    "NK_cells":    (0.28, 0.08, 0.70, 0.14, 0.16, 0.15, 0.14, 0.60, 0.12),
-    "debris":      (0.06, 0.035, 0.22, 0.15, 0.15, 0.14, 0.14, 0.14, 0.35),
-}
-#                FSC-A  SSC-A  CD45  CD66b  CD14   CD3  CD19  CD56  Viab
-_SDS = {
-    "Neutrophils": (0.045, 0.050, 0.035, 0.045, 0.045, 0.035, 0.035, 0.035, 0.035),
-    "Monocytes":   (0.045, 0.030, 0.035, 0.045, 0.050, 0.035, 0.035, 0.035, 0.035),
-    "T_cells":     (0.030, 0.015, 0.030, 0.035, 0.035, 0.050, 0.035, 0.045, 0.035),
-    "B_cells":     (0.030, 0.015, 0.030, 0.035, 0.035, 0.035, 0.050, 0.035, 0.035),
-    "NK_cells":    (0.030, 0.018, 0.030, 0.035, 0.035, 0.035, 0.035, 0.055, 0.035),
-    "debris":      (0.030, 0.020, 0.080, 0.050, 0.050, 0.050, 0.050, 0.050, 0.120),
+_SHAPES = {
+    "Neutrophils": ((0.46, 0.36, 0.55, 0.70, 0.30, 0.14, 0.14, 0.15, 0.12),
+                    (0.045, 0.050, 0.035, 0.045, 0.045, 0.035, 0.035, 0.035, 0.035)),
+    "Monocytes": ((0.42, 0.17, 0.66, 0.22, 0.70, 0.15, 0.15, 0.16, 0.12),
+                  (0.045, 0.030, 0.035, 0.045, 0.050, 0.035, 0.035, 0.035, 0.035)),
+    "T_cells": ((0.26, 0.065, 0.74, 0.14, 0.15, 0.68, 0.14, 0.17, 0.12),
+                (0.030, 0.015, 0.030, 0.035, 0.035, 0.050, 0.035, 0.045, 0.035)),
+    "B_cells": ((0.25, 0.06, 0.72, 0.14, 0.16, 0.14, 0.64, 0.15, 0.12),
+                (0.030, 0.015, 0.030, 0.035, 0.035, 0.035, 0.050, 0.035, 0.035)),
+    "NK_cells": ((0.28, 0.08, 0.70, 0.14, 0.16, 0.15, 0.14, 0.60, 0.12),
+                 (0.030, 0.018, 0.030, 0.035, 0.035, 0.035, 0.035, 0.055, 0.035)),
+    "debris": ((0.06, 0.035, 0.22, 0.15, 0.15, 0.14, 0.14, 0.14, 0.35),
+               (0.030, 0.020, 0.080, 0.050, 0.050, 0.050, 0.050, 0.050, 0.120)),
 }
 # tilt: (dim a, dim b, correlation) per population, dims index the 9-vector above
 _TILTS = {
@@ -86,7 +84,7 @@ def to_display(x: np.ndarray, channel: int) -> np.ndarray:
 
 
 def _cov(pop: str) -> np.ndarray:
-    sd = np.asarray(_SDS[pop])
+    sd = np.asarray(_SHAPES[pop][1])
     r = np.eye(len(sd))
     for a, b, c in _TILTS.get(pop, []):
         r[a, b] = r[b, a] = c
@@ -134,7 +132,7 @@ def simulate_whole_blood(n_events: int = 50_000, *, seed: int = 0, proportions: 
     for t, pop in enumerate(list(POPULATIONS) + ["debris"]):
         idx = np.flatnonzero(celltype == t)
         if idx.size:
-            mean = np.asarray(_MEANS[pop]) + shift_vec.get(pop, 0.0) + shift_vec.get("*", 0.0)
+            mean = np.asarray(_SHAPES[pop][0]) + shift_vec.get(pop, 0.0) + shift_vec.get("*", 0.0)
             u9[idx] = rng.multivariate_normal(mean, _cov(pop), size=idx.size, method="cholesky")
     u = np.empty((n_events, 10))
     u[:, _COLS9] = u9

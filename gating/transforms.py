@@ -131,8 +131,9 @@ def _flowutils_1d(fn, x: np.ndarray, **params) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class LogicleTransform(Transform):
-    """Gating-ML ``logicle(T, W, M, A)`` (Moore & Parks 2012); flowutils-exact, vectorised."""
+class _BiexponentialTransform(Transform):
+    """Shared body of logicle and hyperlog: same ``(T, W, M, A)``; forward from the table in
+    :mod:`gating.logicle_table`, inverse from flowutils' C code (``<kind>_inverse``)."""
 
     t: float = 262144.0
     w: float = 0.5
@@ -140,30 +141,28 @@ class LogicleTransform(Transform):
     a: float = 0.0
     bound_min: float | None = None
     bound_max: float | None = None
+    _kind = ""  # class attribute (no annotation): not a dataclass field
 
     def _forward(self, x):
-        return fast_scale("logicle", x, self.t, self.w, self.m, self.a)
+        return fast_scale(self._kind, x, self.t, self.w, self.m, self.a)
 
     def _backward(self, y):
-        return _flowutils_1d(_fu.logicle_inverse, y, t=self.t, m=self.m, w=self.w, a=self.a)
+        inverse = getattr(_fu, f"{self._kind}_inverse")
+        return _flowutils_1d(inverse, y, t=self.t, m=self.m, w=self.w, a=self.a)
 
 
 @dataclass(frozen=True)
-class HyperlogTransform(Transform):
+class LogicleTransform(_BiexponentialTransform):
+    """Gating-ML ``logicle(T, W, M, A)`` (Moore & Parks 2012); flowutils-exact, vectorised."""
+
+    _kind = "logicle"
+
+
+@dataclass(frozen=True)
+class HyperlogTransform(_BiexponentialTransform):
     """Gating-ML ``hyperlog(T, W, M, A)``; flowutils-exact, vectorised."""
 
-    t: float = 262144.0
-    w: float = 0.5
-    m: float = 4.5
-    a: float = 0.0
-    bound_min: float | None = None
-    bound_max: float | None = None
-
-    def _forward(self, x):
-        return fast_scale("hyperlog", x, self.t, self.w, self.m, self.a)
-
-    def _backward(self, y):
-        return _flowutils_1d(_fu.hyperlog_inverse, y, t=self.t, m=self.m, w=self.w, a=self.a)
+    _kind = "hyperlog"
 
 
 @dataclass(frozen=True)

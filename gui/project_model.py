@@ -55,6 +55,23 @@ class _SectionCommand(QUndoCommand):
         self.model._set_section(self.name, self.old, rebuild=True)
 
 
+class _Announced:
+    """A runtime attribute whose every assignment emits the named signal of its owner."""
+
+    def __init__(self, signal: str) -> None:
+        self.signal = signal
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        return self if obj is None else getattr(obj, self.slot)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj, self.slot, value)
+        getattr(obj, self.signal).emit()
+
+
 class ProjectModel(QObject):
     """The open project: saved sections in ``data`` plus runtime state (see module docstring)."""
 
@@ -93,25 +110,10 @@ class ProjectModel(QObject):
         return self.doc.data
 
     # -- runtime state ------------------------------------------------------------------------
-    @property
-    def proportions(self):
-        """Cell proportions (DataFrame samples x populations) or None; setting emits ``proportions_changed``."""
-        return self._proportions
-
-    @proportions.setter
-    def proportions(self, value) -> None:
-        self._proportions = value
-        self.proportions_changed.emit()
-
-    @property
-    def fit(self):
-        """The last fitted FastMix or None; setting emits ``results_changed``."""
-        return self._fit
-
-    @fit.setter
-    def fit(self, value) -> None:
-        self._fit = value
-        self.results_changed.emit()
+    #: Cell proportions (DataFrame samples x populations) or None.
+    proportions = _Announced("proportions_changed")
+    #: The last fitted FastMix or None.
+    fit = _Announced("results_changed")
 
     def set_samples(self, samples: dict) -> None:
         """Merge loaded samples (name -> Sample or error text); emits ``samples_changed``."""
