@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -162,13 +162,16 @@ def gate_batch(paths: Iterable[str | os.PathLike], strategy: GatingStrategy, *, 
                processes: int = 2, progress: ProgressCallback | None = None,
                dafi_modes: Mapping[str, str] | None = None, dafi_recluster: Iterable[str] | None = None,
                dafi_exclusions: Mapping[str, Any] | None = None,
-               events_dir: str | os.PathLike | None = None) -> BatchResult:
+               events_dir: str | os.PathLike | None = None, executor: Executor | None = None) -> BatchResult:
     """Gate every file with ``strategy`` (DAFi-refined when ``dafi`` is a ``DafiRefiner``).
 
     Runs in ``processes`` worker processes (in this process when 1 or a single file).  The
     progress callback gets ``(files done, files, message)`` and may cancel; cancelling stops
     pending files and raises :class:`gating.progress.Cancelled`.  With ``events_dir`` each file
-    also gets ``<stem>_events.csv`` (0/1 per population id, one row per event).
+    also gets ``<stem>_events.csv`` (0/1 per population id, one row per event).  ``executor``
+    (any ``concurrent.futures.Executor``, e.g. a Dask ``Client.get_executor()``) runs the files
+    instead of local processes; it is left running.  Workers read the files by path, so paths
+    must be valid where the workers run.
     """
     paths = [str(p) for p in paths]
     names = _sample_names(paths)
@@ -178,30 +181,21 @@ def gate_batch(paths: Iterable[str | os.PathLike], strategy: GatingStrategy, *, 
     if ev_dir is not None:
         Path(ev_dir).mkdir(parents=True, exist_ok=True)
     total = len(paths)
-    results: dict[str, tuple[dict | None, str | None]] = {}
+    tasks = [(p, st_dict, spec, ev_dir, nm) for p, nm in zip(paths, names)]
     report(progress, 0, total, "gating")
-    if processes <= 1 or total <= 1:
-        for i, (p, nm) in enumerate(zip(paths, names)):
-            _, res, err = _task(p, st_dict, spec, ev_dir, nm)
-            results[p] = (res, err)
-            report(progress, i + 1, total, f"gated {Path(p).name}")
+    if executor is not None:
+        results = _run_on(executor, tasks, progress)
+    elif processes <= 1 or total <= 1:
+        results = {}
+        for i, task in enumerate(tasks):
+            _, res, err = _task(*task)
+            results[task[0]] = (res, err)
+            report(progress, i + 1, total, f"gated {Path(task[0]).name}")
     else:
         with ProcessPoolExecutor(max_workers=min(processes, total), mp_context=_mp_context()) as pool:
-            futures: set[Future] = {pool.submit(_task, p, st_dict, spec, ev_dir, nm) for p, nm in zip(paths, names)}
-            done_count = 0
             try:
-                while futures:
-                    done, futures = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        p, res, err = f.result()
-                        results[p] = (res, err)
-                        done_count += 1
-                        report(progress, done_count, total, f"gated {Path(p).name}")
-                    if not done:
-                        report(progress, done_count, total, "gating")
+                results = _run_on(pool, tasks, progress)
             except BaseException:
-                for f in futures:
-                    f.cancel()
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
     frames, errors, audits, samples, event_counts = [], {}, {}, {}, {}
@@ -221,6 +215,28 @@ def gate_batch(paths: Iterable[str | os.PathLike], strategy: GatingStrategy, *, 
     pops = {pid: strategy.path(pid) for pid in strategy.population_ids()}
     return BatchResult(counts=counts, errors=errors, samples=samples, population_paths=pops, audits=audits,
                        event_counts=event_counts)
+
+
+def _run_on(executor: Executor, tasks: list[tuple], progress: ProgressCallback | None) -> dict:
+    """Run ``_task`` for every task on ``executor``; path -> (result, error), progress per file.
+
+    On cancel or any error the pending futures are cancelled and the exception propagates."""
+    futures: set[Future] = {executor.submit(_task, *task) for task in tasks}
+    results: dict[str, tuple[dict | None, str | None]] = {}
+    try:
+        while futures:
+            done, futures = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+            for f in done:
+                p, res, err = f.result()
+                results[p] = (res, err)
+                report(progress, len(results), len(tasks), f"gated {Path(p).name}")
+            if not done:
+                report(progress, len(results), len(tasks), "gating")
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
+    return results
 
 
 def _mp_context():

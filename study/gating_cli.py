@@ -12,6 +12,7 @@ failed, 0 otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from gating.errors import GatingError
+from study.cluster import ClusterUnavailable, dask_executor
 from study.files import atomic_path, write_json
 
 __all__ = ["main", "load_template"]
@@ -55,6 +57,13 @@ def _write_csv(df, path: Path, **kw) -> None:
         df.to_csv(tmp, **kw)
 
 
+def _executor(args):
+    """The Dask executor for ``--scheduler``, or None (local processes)."""
+    if not args.scheduler:
+        return contextlib.nullcontext(None)
+    return dask_executor(args.scheduler, workers=max(1, args.processes))
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="main.py gate", description="Gate FCS files with one template (headless).")
     ap.add_argument("fcs", nargs="+", help="FCS / LMD files")
@@ -68,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--populations", default=None,
                     help="comma-separated populations for proportions.csv (default: leaf populations)")
     ap.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
+    ap.add_argument("--scheduler", default=None,
+                    help="run the files on Dask: 'local' (a LocalCluster of --processes workers) or a scheduler "
+                         "address such as tcp://HOST:8786 whose workers see the files at the same paths "
+                         '(needs pip install -e ".[cluster]")')
     ap.add_argument("--counting", choices=("flowjo", "exact"), default=None,
                     help="FlowJo workspaces: count on FlowJo's binned display scale (flowjo, default) or exactly")
     ap.add_argument("--wsp-sample", default=None, help="sample whose gates to take from a .wsp (default: first)")
@@ -108,10 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # per-file event tables are written into a hidden staging folder and moved in once complete
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.events-", dir=out)) if args.events else None
     try:
-        res = gate_batch(args.fcs, strategy, dafi=dafi, processes=args.processes, progress=progress,
-                         events_dir=staging)
+        with _executor(args) as executor:
+            res = gate_batch(args.fcs, strategy, dafi=dafi, processes=args.processes, progress=progress,
+                             events_dir=staging, executor=executor)
         for done in sorted(staging.iterdir()) if staging else ():
             os.replace(done, out / done.name)
+    except ClusterUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
