@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from engine.cells import excel_value, safe_cell
+from engine.csvtext import csv_text
 from engine.xlsx import sheet_xml, write_workbook
 from study.files import atomic_path, write_text
 
@@ -46,10 +47,8 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike, *, index: bool = False,
               index_label: str | None = None, sep: str = ",") -> Path:
-    """Atomic CSV (UTF-8, full float precision) with formula-like text neutralised."""
-    with atomic_path(path) as tmp:
-        safe_frame(df).to_csv(tmp, index=index, index_label=index_label, sep=sep,
-                              float_format="%.17g", lineterminator="\n")
+    """Atomic CSV (UTF-8, floats exact as shortest round-trip text) with formula-like text neutralised."""
+    write_text(path, csv_text(safe_frame(df), index=index, index_label=index_label, sep=sep))
     return Path(path)
 
 
