@@ -18,13 +18,11 @@ import numpy as np
 from gating.compensation import FCS_REF
 from gating.gates import Dimension, EllipsoidGate, Gate, PolygonGate, QuadrantGate, RectangleGate
 from gating.strategy import GatingResult, GatingStrategy
-from gating.transforms import TRANSFORM_KINDS as _TRANSFORM_KINDS
-from gating.transforms import make_transform
+from gating.transforms import TRANSFORM_KINDS, make_transform
 from study.gating_settings import DafiSettings, compensation_from_section, strategy_with_overrides
 
 __all__ = ["Axes", "GatingSession", "ProjectLike", "TRANSFORM_KINDS", "next_gate_id", "population_parents"]
 
-TRANSFORM_KINDS = _TRANSFORM_KINDS  # the axis transform choices
 UNCOMPENSATED = (None, "uncompensated")  # compensation refs that leave the events as recorded
 GATE_NAMES = {"rectangle": "Rectangle", "polygon": "Polygon", "ellipse": "Ellipse", "range": "Range",
               "quadrant": "Quadrant"}
