@@ -13,6 +13,7 @@ Per-sample gate overrides from auto-tune and the DAFi settings are the ``dafi`` 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Signal
@@ -104,7 +105,6 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
         self._show_samples()
 
     def _show_samples(self) -> None:
-        from pathlib import Path
         paths = self.project.fcs_paths() if hasattr(self.project, "fcs_paths") else []
         samples = self.session.listed_samples(Path(p).stem for p in paths)  # None: not read (yet)
         self.session.clear_cache()

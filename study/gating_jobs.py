@@ -7,7 +7,7 @@ sample that could not be read (given as its error text) or gated is reported, th
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pandas as pd
 
@@ -16,7 +16,10 @@ from gating.progress import ProgressCallback, report
 from gating.strategy import GatingStrategy
 from study.gating_settings import DafiSettings
 
-__all__ = ["autotune_samples", "first_line", "gate_samples", "refine_sample"]
+if TYPE_CHECKING:
+    from gating.dafi import DafiRefiner
+
+__all__ = ["autotune_samples", "first_line", "gate_samples", "refine_sample", "sample_counts"]
 
 
 def first_line(exc: BaseException) -> str:
@@ -72,8 +75,8 @@ def autotune_samples(items: Sequence[tuple[str, Any]], strategy: GatingStrategy,
 
 
 def refine_sample(sample: Any, strategy: GatingStrategy, settings: DafiSettings, *,
-                  progress: ProgressCallback | None = None):
+                  progress: ProgressCallback | None = None) -> DafiRefiner:
     """DAFi refinement of one sample with the project's settings; returns the fitted ``DafiRefiner``."""
-    from gating.dafi import DafiRefiner
+    from gating.dafi import DafiRefiner  # scikit-learn: loaded when DAFi first runs
     refiner = DafiRefiner(**settings.refiner_args())
     return refiner.fit(sample, strategy, progress=progress, **settings.fit_args())

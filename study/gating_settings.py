@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 
 import numpy as np
 
@@ -19,8 +19,6 @@ from gating.strategy import GatingStrategy
 
 __all__ = ["DafiSettings", "compensation_from_section", "compensation_section", "spillover_to_edit",
            "strategy_with_overrides"]
-
-DAFI_MODES = ("event", "cluster", "off")
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class DafiSettings:
     gate_overrides: Mapping[str, Mapping[str, dict]] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know, kept as is
 
-    KEYS = ("k", "seed", "channels", "modes", "recluster", "gate_overrides")
+    KEYS: ClassVar[tuple[str, ...]] = ("k", "seed", "channels", "modes", "recluster", "gate_overrides")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "DafiSettings":
