@@ -123,10 +123,9 @@ class GateEditsMixin:
     def edit_dafi_settings(self) -> None:
         from gui.gating_dialogs import DafiSettingsDialog
         s = self.sample()
-        settings = self.session.dafi_settings()
-        dlg = DafiSettingsDialog(list(s.channels) if s is not None else [], settings.to_dict(), self)
+        dlg = DafiSettingsDialog(list(s.channels) if s is not None else [], self.session.dafi_settings(), self)
         if dlg.exec():
-            self._store_dafi(settings.updated(dlg.settings()), "DAFi settings")
+            self._store_dafi(dlg.settings(), "DAFi settings")
 
     # ---------------------------------------------------------------- spillover
     def edit_spillover(self) -> None:
