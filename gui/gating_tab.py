@@ -205,12 +205,14 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
 
     def set_axes(self, dims) -> None:
         """Point the axis pickers at a gate's dimensions (channel, transform, compensation)."""
-        picks, axes = self.session.axes_for(tuple(dims))
-        for (ch, tr), (row, kind) in zip(((self.x_channel, self.x_transform), (self.y_channel, self.y_transform)), picks):
+        self._sync_axes()
+        axes = self.session.axes_for(tuple(dims))
+        for ch, tr, channel, kind in ((self.x_channel, self.x_transform, axes.x_channel, axes.x_kind),
+                                      (self.y_channel, self.y_transform, axes.y_channel, axes.y_kind)):
             ch.blockSignals(True)
             tr.blockSignals(True)
-            if row >= 0:
-                ch.setCurrentIndex(row)
+            if ch.findData(channel) >= 0:
+                ch.setCurrentIndex(ch.findData(channel))
             if tr.findText(kind) < 0:
                 tr.addItem(kind)
             tr.setCurrentIndex(tr.findText(kind))

@@ -171,16 +171,19 @@ class GatingSession:
             s.add_compensation(comp)
         return s
 
-    def axes_for(self, dims: tuple[Dimension, ...]) -> tuple[list[tuple[int, str]], Axes]:
-        """Where to point the axis pickers for a gate's dimensions: (channel row or -1, transform
-        kind) per axis, and the axes' compensation state (the channels themselves are the caller's)."""
+    def axes_for(self, dims: tuple[Dimension, ...]) -> Axes:
+        """The axes that show a gate's dimensions (channel, transform, compensation); an axis keeps
+        its channel when the current sample lacks the gate's."""
         if len(dims) == 1:
             dims = (dims[0], dims[0])
-        picks = [(self.channel_row(d.channel), kind_of(d.transform_ref)) for d in dims[:2]]
+        sample = self.sample()
+        channels = []
+        for d, keep in zip(dims[:2], (self.axes.x_channel, self.axes.y_channel)):
+            row = self.channel_row(d.channel)
+            channels.append(sample.channels[row] if row >= 0 else keep)
         ref = dims[0].compensation_ref
-        axes = Axes(self.axes.x_channel, self.axes.y_channel, picks[0][1], picks[1][1],
+        return Axes(channels[0], channels[1], kind_of(dims[0].transform_ref), kind_of(dims[1].transform_ref),
                     compensate=ref not in UNCOMPENSATED, gate_comp=ref)
-        return picks, axes
 
     def channel_row(self, channel: str) -> int:
         """Row of a channel given by ``$PnN`` or marker in the current sample (-1: not there)."""

@@ -204,11 +204,14 @@ def test_gates_in_view_follow_the_axes(project, samples):
     session.current_sample = "donor1"
     session.evaluate()
     gate = session.select_population(None)
-    picks, axes = session.axes_for(gate.dimensions)
-    assert [row for row, _ in picks] == [samples["donor1"].channel_index(d.channel) for d in gate.dimensions]
-    session.axes = Axes(*(d.channel for d in gate.dimensions), picks[0][1], picks[1][1],
-                        compensate=axes.compensate, gate_comp=axes.gate_comp)
+    sample = samples["donor1"]
+    session.axes = axes = session.axes_for(gate.dimensions)
+    x, y = gate.dimensions
+    assert axes == Axes(sample.channels[sample.channel_index(x.channel)], sample.channels[sample.channel_index(y.channel)],
+                        x.transform_ref or "linear", y.transform_ref or "linear", compensate=False, gate_comp=None)
     assert [g.id for g in session.gates_in_view(project.strategy)] == [gate.id]
+    missing = Dimension("NO-SUCH-A", None, "logicle")
+    assert session.axes_for((missing,)) == Axes(axes.x_channel, axes.y_channel, "logicle", "logicle")
     session.axes = Axes(gate.dimensions[1].channel, gate.dimensions[0].channel)   # swapped axes: not drawable
     assert session.gates_in_view(project.strategy) == []
 
