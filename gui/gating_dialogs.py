@@ -1,8 +1,10 @@
 """Dialogs of the Gating tab: spillover editor, DAFi settings, auto-tune review, batch results."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -35,6 +37,7 @@ from PySide6.QtWidgets import (
 from gui.plots.density import histogram2d, log_density
 from study.export import safe_frame, write_csv
 from study.files import atomic_path
+from study.gating_settings import DafiSettings
 
 
 # ---------------------------------------------------------------------------
@@ -90,19 +93,22 @@ class SpilloverDialog(QDialog):
 
 # ---------------------------------------------------------------------------
 class DafiSettingsDialog(QDialog):
-    """Global DAFi settings: number of clusters, seed and clustering channels."""
+    """Global DAFi settings: number of clusters, seed and clustering channels (no channel chosen: all)."""
 
-    def __init__(self, channels: list[str], settings: dict, parent=None) -> None:
+    def __init__(self, channels: list[str], settings: DafiSettings | Mapping, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("DAFi settings")
+        if not isinstance(settings, DafiSettings):
+            settings = DafiSettings.from_dict(settings)
+        self._base = settings
         self.k = QSpinBox()
         self.k.setRange(2, 1000)
-        self.k.setValue(int(settings.get("k", 100)))
+        self.k.setValue(settings.k)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
-        self.seed.setValue(int(settings.get("seed", 0)))
+        self.seed.setValue(settings.seed)
         self.channels = QListWidget()
-        chosen = set(settings.get("channels") or [])
+        chosen = set(settings.channels)
         for ch in channels:
             it = QListWidgetItem(ch)
             it.setFlags(it.flags() | Qt.ItemIsUserCheckable)
@@ -117,10 +123,11 @@ class DafiSettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
 
-    def settings(self) -> dict:
+    def settings(self) -> DafiSettings:
+        """The settings given, with the k, seed and channels chosen here."""
         chans = [self.channels.item(i).text() for i in range(self.channels.count())
                  if self.channels.item(i).checkState() == Qt.Checked]
-        return {"k": self.k.value(), "seed": self.seed.value(), "channels": chans}
+        return dataclasses.replace(self._base, k=self.k.value(), seed=self.seed.value(), channels=tuple(chans))
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,120 @@
+"""Background jobs of the Gating tab (mixed into it): DAFi on the current sample, auto-tune of one
+gate on every sample with its review, and "Apply to all samples". The work itself is Qt-free
+(:mod:`study.gating_jobs`); here it runs in workers and its results are shown."""
+from __future__ import annotations
+
+from gui.workers import Worker
+from study.gating_jobs import autotune_samples, gate_samples, refine_sample
+
+
+class GatingJobsMixin:
+    """DAFi, auto-tune and batch jobs of ``GatingTab``."""
+
+    def _start(self, worker: Worker, label: str) -> Worker:
+        self._workers = [w for w in self._workers if w.state in ("ready", "running")]
+        self._workers.append(worker)
+        return self.jobs.start(worker, label)
+
+    # ---------------------------------------------------------------- DAFi
+    @property
+    def dafi_(self):
+        """The last fitted ``DafiRefiner`` of the current sample (``None`` if none)."""
+        return self.session.refiner
+
+    def refine_with_dafi(self) -> Worker | None:
+        """Run DAFi on the current sample in a worker; the result shows as a colour overlay."""
+        s = self.sample()
+        if s is None or not self.strategy().gates:
+            return None
+        strategy = self._with_axes_transforms(self._strategy_for(self.current_sample))
+        worker = Worker(refine_sample, s, strategy, self.session.dafi_settings())
+        worker.finished.connect(self._on_dafi_done)
+        return self._start(worker, f"DAFi on {self.current_sample}")
+
+    def _on_dafi_done(self, refiner) -> None:
+        self.session.refiner = refiner
+        self.tree_model.set_dafi(self.session.dafi_counts())
+        self._draw_dafi_overlay()
+        self.dafi_refined.emit(refiner)
+
+    def _forget_dafi(self) -> None:
+        self.session.refiner = None
+        self.tree_model.set_dafi({})
+
+    def _draw_dafi_overlay(self) -> None:
+        self.plot.clear_overlay()
+        if self.dafi_ is None or not self.gate_items or self.plot.view_box.one_d:
+            return
+        gates = [item.gate for item in self.gate_items.values()]
+        keep = self.session.dafi_mask(gates)
+        if keep is None:
+            return
+        dims = self.current_dimensions()
+        self.plot.set_overlay(self.values(dims[0])[keep], self.values(dims[1])[keep])
+        mem = self.dafi_.membership_
+        shown = [p for g in gates for p in g.population_ids() if p in mem]
+        parts = [f"{p.rsplit('/', 1)[-1]} {self.tree_model.dafi_text(p)}" for p in shown
+                 if self.tree_model.dafi_text(p)]
+        shrunk = list(getattr(self.dafi_, "warnings_", []))
+        self.status.setText("DAFi refined / plain: " + ("; ".join(parts) or "no gate in view")
+                            + (f". Warning: {'; '.join(shrunk)}" if shrunk else ""))
+
+    # ---------------------------------------------------------------- auto-tune
+    def autotune_selected(self) -> Worker | None:
+        pid = self.tree_model.population_id(self.tree_view.currentIndex())
+        return self.autotune(pid) if pid else None
+
+    def autotune(self, gate_id: str) -> Worker | None:
+        strategy = self.strategy()
+        if gate_id not in strategy.gates:
+            return None
+        items = [(n, self.session.sample_or_error(n)) for n in self.sample_model.names()]
+        worker = Worker(autotune_samples, items, self._with_axes_transforms(strategy), gate_id)
+        # a lambda would run in the worker thread (and open the review dialog there)
+        worker.call_in_ui(worker.finished, lambda res, g=gate_id: self._on_autotuned(g, res))
+        return self._start(worker, f"Auto-tune {gate_id}")
+
+    def autotune_thumbnails(self, gate_id: str, results: dict) -> list[dict]:
+        """What the review dialog shows per sample: the parent's events, old and new outline, shift."""
+        from gui.plots.gate_items import outline
+        gate = self.strategy().gates[gate_id]
+        thumbs = []
+        for name, res in results.items():
+            if isinstance(res, str):
+                thumbs.append({"sample": name, "error": res})
+                continue
+            coords = self.session.gate_events(name, gate_id)
+            thumbs.append({"sample": name, "x": coords[:, 0], "y": coords[:, 1], "old": outline(gate),
+                           "new": outline(res.gate), "shift": float(res.shift), "gate": res.gate})
+        return thumbs
+
+    def _on_autotuned(self, gate_id: str, results: dict) -> None:
+        self.autotune_ = (gate_id, results)
+        self.autotune_finished.emit(results)
+        if getattr(self, "autotune_interactive", True):
+            from gui.gating_dialogs import AutoTuneDialog
+            dlg = AutoTuneDialog(gate_id, self.autotune_thumbnails(gate_id, results), self)
+            if dlg.exec():
+                self.accept_autotune(gate_id, results, dlg.accepted_samples())
+
+    def accept_autotune(self, gate_id: str, results: dict, samples: list[str]) -> None:
+        """Store the adapted gate as a per-sample override for ``samples``; revert the others."""
+        settings = self.session.dafi_settings().with_autotune(gate_id, results, samples)
+        self.project.update_section("dafi", settings.to_dict(), undoable=True, text=f"Auto-tune {gate_id}")
+        self.session.clear_cache()
+        self.refresh()
+
+    # ---------------------------------------------------------------- apply to all
+    def apply_to_all(self) -> Worker:
+        """Gate every sample (with its overrides) in a worker; shows the results table."""
+        worker = Worker(gate_samples, self.session.batch_items(self.sample_model.names()))
+        worker.finished.connect(self._on_batch_done)
+        return self._start(worker, "Apply gates to all samples")
+
+    def _on_batch_done(self, result) -> None:
+        self.batch_ = (result.counts, result.errors)
+        self.batch_finished.emit(self.batch_)
+        from gui.gating_dialogs import BatchResultsDialog
+        self.batch_dialog = BatchResultsDialog(result.counts, result.errors, self.project, self)
+        self.batch_dialog.setModal(False)
+        self.batch_dialog.show()
