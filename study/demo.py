@@ -187,6 +187,8 @@ def _expression(props: pd.DataFrame, sheet: pd.DataFrame, seed: int) -> tuple[pd
 
 # ---------------------------------------------------------------------------------- project
 def _project_dict(sample_ids: list[str], strategy_dict: dict) -> dict:
+    from study.gating_settings import DafiSettings
+
     return {
         "format": "fastmix-studio-project",
         "version": 1,
@@ -194,7 +196,7 @@ def _project_dict(sample_ids: list[str], strategy_dict: dict) -> dict:
         "compensation": {},
         "transforms": {},
         "strategy": strategy_dict,
-        "dafi": {"k": 100, "seed": 0},
+        "dafi": {"k": DafiSettings().k, "seed": DafiSettings().seed},
         "study": {
             "sheet_path": "sample_sheet.csv",
             "expression_path": "expression.csv",
@@ -263,6 +265,7 @@ def _write_study(folder: Path, progress: ProgressCallback | None) -> None:
 
 def demo_is_complete(folder: str | os.PathLike) -> bool:
     """True when ``folder`` holds a finished demo study of the current generator version."""
+
     folder = Path(folder)
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))

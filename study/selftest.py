@@ -68,10 +68,11 @@ class SelfTest:
         from gating.batch import gate_batch
         from gating.dafi import DafiRefiner
         from gating.strategy import GatingStrategy
+        from study.gating_settings import DafiSettings
 
         strategy = GatingStrategy.from_dict(self.project["strategy"])
-        dafi = self.project.get("dafi") or {}
-        refiner = DafiRefiner(n_clusters=int(dafi.get("k", 100)), random_state=int(dafi.get("seed", 0)))
+        dafi = DafiSettings.from_dict(self.project.get("dafi"))
+        refiner = DafiRefiner(n_clusters=dafi.k, random_state=dafi.seed)
         paths = [self.study / rel for rel in self.project["fcs_files"]]
         res = gate_batch(paths, strategy, dafi=refiner, processes=self.processes)
         self.check(not res.errors, f"gating failed for: {'; '.join(res.errors.values())}")
