@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import DesignError, InputError
-from gui.study_tab import StudyInputs, collect_study
+from study.assembly import CollectedStudy, collect_study
 from study.checks import DesignIssue, check_design, design_error_issue, encoded_covariate_names, term_preview
 from study.errors import USER_ERRORS
 
@@ -111,7 +111,7 @@ class AnalysisTab(QWidget):
         self.issues: list[DesignIssue] = []
         self.worker = None
         self.last_error: str | None = None
-        self._study: StudyInputs | None = None
+        self._study: CollectedStudy | None = None
         self._building = False
 
         # terms ------------------------------------------------------------------------------

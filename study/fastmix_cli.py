@@ -26,7 +26,7 @@ from engine.inputs import read_expression, read_table
 from engine.progress import ProgressCallback
 from engine.study_inputs import StudyInputs, align_inputs, check_design
 
-__all__ = ["OUTPUT_FILES", "StudyInputs", "load_inputs", "run_fastmix", "write_outputs", "main"]
+__all__ = ["OUTPUT_FILES", "load_inputs", "run_fastmix", "write_outputs", "main"]
 
 #: Files ``run_fastmix`` writes into the output folder (contracts read by other tools).
 OUTPUT_FILES = ("fixed_effects.csv", "covariance.csv", "gene_results.csv", "results.xlsx",

@@ -12,8 +12,9 @@ from PySide6.QtCore import Qt
 from engine.simulate import simulate_sim2
 from gui.models.role_mapping import COL_REFERENCE, COL_ROLE, RoleMappingModel
 from gui.project_model import ProjectModel
-from gui.study_tab import StudyTab, collect_study
+from gui.study_tab import StudyTab
 from gui.workers import JobRunner
+from study.assembly import collect_study
 from study.checks import check_design, guess_roles, merge_renames, sheet_frame, sheet_inputs
 
 
