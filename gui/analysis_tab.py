@@ -6,10 +6,6 @@ Choices live in the project's ``analysis`` section.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
-import pandas as pd
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -31,41 +27,15 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import DesignError, InputError
+from study.analysis import DEFAULT_OPTIONS, FitInputs, fit_inputs, run_fit
 from study.assembly import CollectedStudy, collect_study
 from study.checks import DesignIssue, check_design, design_error_issue, encoded_covariate_names, term_preview
 from study.errors import USER_ERRORS
 
-DEFAULT_OPTIONS = {"trim": 0.5, "independent": False, "detector": "gmm", "include_covariate_main": True,
-                   "weighting": "none", "seed": 0, "variance": "moderated", "permutations": 200}
 VARIANCES = (("moderated", "Gene-specific, moderated (default)"), ("pooled", "One for all genes (R-compatible)"))
 WEIGHTINGS = (("none", "None (all samples alike)"), ("weights", "Known weights (sheet column)"),
               ("subject", "Repeated measures by subject"))
 DETECTORS = (("gmm", "Mixture model (R package default)"), ("shapiro", "Shapiro–Wilk (paper)"))
-
-
-@dataclass(frozen=True)
-class FitInputs:
-    """Everything one FastMix run needs, restricted to the matched samples (sheet order)."""
-
-    expression: pd.DataFrame
-    proportions: pd.DataFrame
-    covariates: pd.DataFrame | None
-    reference: dict
-    weights: pd.Series | None
-    subject: pd.Series | None
-    options: dict
-
-
-def run_fit(inputs: FitInputs, *, progress=None):
-    """Fit FastMix (called in a worker thread); returns the fitted estimator."""
-    from engine.fastmix import FastMix
-
-    o = inputs.options
-    fm = FastMix(trim=float(o["trim"]), independent=bool(o["independent"]), detector=o["detector"],
-                 include_covariate_main=bool(o["include_covariate_main"]), random_state=int(o["seed"]),
-                 variance=o.get("variance", "moderated"), permutations=int(o.get("permutations", 200)))
-    return fm.fit(inputs.expression, inputs.proportions, inputs.covariates, reference=inputs.reference or None,
-                  weights=inputs.weights, subject=inputs.subject, progress=progress)
 
 
 def _issue_from_error(exc: BaseException) -> DesignIssue:
@@ -114,7 +84,20 @@ class AnalysisTab(QWidget):
         self._study: CollectedStudy | None = None
         self._building = False
 
-        # terms ------------------------------------------------------------------------------
+        terms_box, opt_box, check_box = self._build_terms(), self._build_options(), self._build_checks()
+        main = QVBoxLayout(self)
+        main.addWidget(terms_box, 1)
+        lower = QHBoxLayout()
+        lower.addWidget(opt_box, 1)
+        lower.addWidget(check_box, 2)
+        main.addLayout(lower, 2)
+
+        project.changed.connect(self._on_project_changed)
+        project.proportions_changed.connect(self.reload)
+        self.reload()
+
+    def _build_terms(self) -> QGroupBox:
+        """Cell types, covariates and interactions of interest, with the term preview."""
         self.cells_list = _check_list("Cell types whose own expression changes you want to find. "
                                       "Leaving one out is how to avoid proportions that add up to 100 %.")
         self.covariates_list = _check_list("Clinical variables (age, group, …) to relate to each cell type's expression.")
@@ -137,8 +120,10 @@ class AnalysisTab(QWidget):
             row.addLayout(col)
         lay.addLayout(row)
         lay.addWidget(self.preview_label)
+        return terms_box
 
-        # options ----------------------------------------------------------------------------
+    def _build_options(self) -> QGroupBox:
+        """The FastMix options, each with a one-line explanation."""
         self.trim_spin = QDoubleSpinBox()
         self.trim_spin.setRange(0.05, 0.9)
         self.trim_spin.setSingleStep(0.05)
@@ -197,8 +182,10 @@ class AnalysisTab(QWidget):
         form.addRow("Permutations", self.perm_spin)
         form.addRow("", QLabel("200 permuted-label fits measure how many calls noise makes (0 = off)."))
         form.addRow("Seed", self.seed_spin)
+        return opt_box
 
-        # checks + run ----------------------------------------------------------------------
+    def _build_checks(self) -> QGroupBox:
+        """The design checks, Run/Cancel, progress and status."""
         self.issues_list = QListWidget()
         self.issues_list.setWordWrap(True)
         self.issues_list.setToolTip("Problems found in the design; red ones must be fixed before running.")
@@ -223,17 +210,7 @@ class AnalysisTab(QWidget):
         row.addWidget(self.progress_bar, 1)
         lay.addLayout(row)
         lay.addWidget(self.status_label)
-
-        main = QVBoxLayout(self)
-        main.addWidget(terms_box, 1)
-        lower = QHBoxLayout()
-        lower.addWidget(opt_box, 1)
-        lower.addWidget(check_box, 2)
-        main.addLayout(lower, 2)
-
-        project.changed.connect(self._on_project_changed)
-        project.proportions_changed.connect(self.reload)
-        self.reload()
+        return check_box
 
     # ------------------------------------------------------------------ state <-> project
     def options(self) -> dict:
@@ -336,37 +313,7 @@ class AnalysisTab(QWidget):
         if self._study_error is not None:
             raise self._study_error
         study = collect_study(self.project, strict=True)
-        match = study.match
-        if match is None or not match.common:
-            raise InputError("no sample ID is shared by the sample sheet, the expression matrix and the cell "
-                             "proportions", hint="check the Sample ID role and the IDs on the Study tab "
-                                                 "(the match report suggests fixes)")
-        samples = list(match.common)
-        cells = _checked(self.cells_list)
-        props = study.proportions.loc[samples, cells].astype(np.float64)
-        chosen = [c for c in _checked(self.covariates_list) if c in study.sheet.covariates.columns]
-        cov = study.sheet.covariates.loc[samples, chosen] if chosen else None
-        reference = {c: v for c, v in study.sheet.reference.items() if c in chosen}
-        expr = study.expression.loc[:, samples]
-        values = expr.to_numpy(dtype=np.float64)
-        if not np.isfinite(values).all():
-            r, c = np.argwhere(~np.isfinite(values))[0]
-            raise InputError("expression value is missing or not a number", file=study.files.get("expression"),
-                             column=samples[c], row=str(expr.index[r]), hint="fill in or remove that gene")
-        opts = self.options()
-        weights = subject = None
-        if opts["weighting"] == "weights":
-            if study.sheet.weights is None:
-                raise InputError("weighting by known weights is chosen but no sheet column has the role 'Weight'",
-                                 hint="give the weight column the role 'Weight' on the Study tab, or choose "
-                                      "no weighting")
-            weights = study.sheet.weights.loc[samples]
-        elif opts["weighting"] == "subject":
-            if study.sheet.subject is None:
-                raise InputError("repeated measures are chosen but no sheet column has the role 'Subject ID'",
-                                 hint="give the subject column the role 'Subject ID' on the Study tab")
-            subject = study.sheet.subject.loc[samples]
-        return FitInputs(expr, props, cov, reference, weights, subject, opts)
+        return fit_inputs(study, _checked(self.cells_list), _checked(self.covariates_list), self.options())
 
     def check(self) -> list[DesignIssue]:
         """All problems of the current choice (plain language, each with a fix)."""
