@@ -16,34 +16,16 @@ import pandas as pd
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
-    QPlainTextEdit,
-    QPushButton,
-    QSpinBox,
-    QSplitter,
-    QTableView,
-    QTabWidget,
-    QTreeWidget,
     QTreeWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
-from engine.progress import report
 from gui.models.results_model import ResultsFilterProxyModel, ResultsTableModel
-from gui.models.table_model import DataFrameModel
 from gui.plots.export import export_plot, safe_stem
-from gui.plots.gene_view import GeneViewWidget
-from gui.plots.heatmap import HeatmapWidget
 from gui.plots.volcano import VolcanoWidget
+from gui.results_layout import build
+from study.bundle import write_bundle
 from study.errors import USER_ERRORS
 
 
@@ -76,42 +58,6 @@ KIND_GROUPS = (
     ("interaction", "Cell type-specific DE (interactions)"),
 )
 TERM_ROLE = Qt.ItemDataRole.UserRole
-
-
-def export_results(results, folder: str | os.PathLike, *, report_dict: dict | None = None, top_n: int = 100,
-                   fdr: float = 0.05, progress=None) -> dict[str, list[Path]]:
-    """Write every results file into ``folder`` (Qt-free; runs in a worker thread).
-
-    Layout: ``fastmix_results.xlsx``, ``csv/<term>.csv``, ``gsea/<term>.rnk``,
-    ``gsea/significant_sets.gmt``, ``gene_lists/<term>_{up,down}.{txt,grp}`` + ``background.txt``,
-    ``run_report.{json,html}``. Returns the written paths per kind.
-    """
-    from study import export as ex
-    from study import report as rp
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    steps = 6
-    out: dict[str, list[Path]] = {}
-    report(progress, 0, steps, "Excel workbook")
-    out["excel"] = [ex.write_results_excel(results, folder / "fastmix_results.xlsx", report=report_dict)]
-    report(progress, 1, steps, "CSV per term")
-    (folder / "csv").mkdir(exist_ok=True)
-    out["csv"] = list(ex.write_term_csvs(results, folder / "csv"))
-    report(progress, 2, steps, "GSEA .rnk files")
-    (folder / "gsea").mkdir(exist_ok=True)
-    out["rnk"] = list(ex.write_rnk(results, folder / "gsea"))
-    report(progress, 3, steps, "gene lists")
-    (folder / "gene_lists").mkdir(exist_ok=True)
-    out["gene_lists"] = list(ex.write_gene_lists(results, folder / "gene_lists", top_n=top_n))
-    report(progress, 4, steps, "significant gene sets (.gmt)")
-    out["gmt"] = [ex.write_gmt(results, folder / "gsea" / "significant_sets.gmt", fdr=fdr)]
-    report(progress, 5, steps, "run report")
-    if report_dict is not None:
-        out["report"] = [rp.write_report_json(report_dict, folder / "run_report.json"),
-                         rp.write_report_html(report_dict, folder / "run_report.html")]
-    report(progress, steps, steps, "done")
-    return out
 
 
 def save_screenshot(widget: QWidget, path: str | os.PathLike) -> Path:
@@ -167,133 +113,7 @@ class ResultsTab(QWidget):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
-        self.status = QLabel("No results yet: run FastMix on the Analysis tab.", objectName="resultsStatus")
-        self.term_tree = QTreeWidget(objectName="termTree")
-        self.term_tree.setHeaderLabels(["Term", "Hits"])
-        self.term_tree.headerItem().setToolTip(1, "Genes with FDR ≤ the threshold (calibrated FDR; see the run report)")
-        self.term_tree.setMinimumWidth(200)
-        self.term_tree.header().setStretchLastSection(False)
-        self.term_tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.term_tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.term_tree.currentItemChanged.connect(self._on_term_item)
-
-        self.gene_search = QLineEdit(objectName="geneSearch", placeholderText="Search gene…")
-        self.gene_search.setClearButtonEnabled(True)
-        self.fdr_spin = QDoubleSpinBox(objectName="fdrSpin", decimals=3, minimum=0.001, maximum=1.0,
-                                       singleStep=0.01, value=0.05)
-        self.fdr_spin.setToolTip("FDR threshold (calibrated FDR): colours the volcano, feeds gene sets and enrichment")
-        self.significant_only = QCheckBox("Only FDR ≤ threshold", objectName="significantOnly")
-        self.direction_combo = QComboBox(objectName="directionCombo")
-        for label, value in (("Up and down", "both"), ("Up", "up"), ("Down", "down")):
-            self.direction_combo.addItem(label, value)
-        self.direction_combo.setToolTip("Up/down = gene effect above/below the term's transcriptome-wide effect "
-                                        "(sign of the random effect)")
-        self.export_button = QPushButton("Export…", objectName="exportButton")
-        self.export_button.setToolTip("Excel, CSV, GSEA .rnk/.gmt, gene lists, plots (PNG+SVG) and run report")
-        self.top_n_spin = QSpinBox(objectName="topNSpin", minimum=5, maximum=5000, value=100)
-        self.top_n_spin.setToolTip("Genes per up/down list in the export")
-        filters = QHBoxLayout()
-        filters.addWidget(self.gene_search, 2)
-        filters.addWidget(QLabel("FDR"))
-        filters.addWidget(self.fdr_spin)
-        filters.addWidget(self.significant_only)
-        filters.addWidget(self.direction_combo)
-        filters.addStretch(1)
-        filters.addWidget(QLabel("Top N"))
-        filters.addWidget(self.top_n_spin)
-        filters.addWidget(self.export_button)
-
-        self.table_model = ResultsTableModel(parent=self)
-        self.proxy = ResultsFilterProxyModel(self)
-        self.proxy.setSourceModel(self.table_model)
-        self.table = QTableView(objectName="geneTable")
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setResizeContentsPrecision(60)  # size columns on the first rows only
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.table.selectionModel().selectionChanged.connect(self._on_table_selection)
-        self.rows_label = QLabel("", objectName="rowsLabel")
-
-        self.volcano = VolcanoWidget()
-        self.volcano.gene_clicked.connect(self.select_gene)
-        self.gene_view = GeneViewWidget()
-        self.fixed_model = DataFrameModel(parent=self)
-        self.fixed_table = QTableView(objectName="fixedEffectsTable")
-        self.fixed_table.setModel(self.fixed_model)
-        self.fixed_table.verticalHeader().setVisible(False)
-        self.heatmap = HeatmapWidget()
-        self.summary_text = QPlainTextEdit(objectName="summaryText", readOnly=True)
-        self.summary_text.setFont(QFont("monospace"))
-        self.plots = QTabWidget(objectName="resultsPlots")
-        from gui.plots.calibration import CalibrationWidget
-
-        self.calibration = CalibrationWidget()
-        self.plots.addTab(self.volcano, "Volcano")
-        self.plots.addTab(self.calibration, "Calibration")
-        self.plots.addTab(self.gene_view, "Gene")
-        self.plots.addTab(self.fixed_table, "Fixed effects")
-        self.plots.addTab(self.heatmap, "Covariance D")
-        self.plots.addTab(self._build_enrichment(), "Enrichment")
-        self.plots.addTab(self.summary_text, "Summary")
-
-        table_box = QWidget()
-        tl = QVBoxLayout(table_box)
-        tl.setContentsMargins(0, 0, 0, 0)
-        tl.addWidget(self.table, 1)
-        tl.addWidget(self.rows_label)
-        right = QSplitter(Qt.Orientation.Horizontal)
-        right.addWidget(table_box)
-        right.addWidget(self.plots)
-        right.setSizes([640, 520])
-        centre = QWidget()
-        cl = QVBoxLayout(centre)
-        cl.setContentsMargins(0, 0, 0, 0)
-        cl.addLayout(filters)
-        cl.addWidget(right, 1)
-        main = QSplitter(Qt.Orientation.Horizontal, objectName="resultsSplitter")
-        main.addWidget(self.term_tree)
-        main.addWidget(centre)
-        main.setSizes([250, 1030])
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.status)
-        lay.addWidget(main, 1)
-
-        self.gene_search.textChanged.connect(self._apply_filters)
-        self.fdr_spin.valueChanged.connect(self._on_fdr_changed)
-        self.significant_only.toggled.connect(self._apply_filters)
-        self.direction_combo.currentIndexChanged.connect(self._apply_filters)
-        self.export_button.clicked.connect(self._choose_export_folder)
-        self._set_enabled(False)
-
-    def _build_enrichment(self) -> QWidget:
-        box = QWidget(objectName="enrichmentPanel")
-        self.gmt_edit = QLineEdit(objectName="gmtPathEdit", placeholderText="Gene-set library (.gmt) on this computer")
-        self.gmt_browse = QPushButton("Browse…", objectName="gmtBrowseButton")
-        self.enrich_button = QPushButton("Run enrichment", objectName="enrichRunButton")
-        self.enrich_button.setToolTip("Hypergeometric over-representation of the current term's genes with "
-                                      "quasi-FDR ≤ threshold (and chosen direction) against all tested genes")
-        self.enrich_status = QLabel("", objectName="enrichStatus")
-        self.enrich_status.setWordWrap(True)
-        self.enrich_model = DataFrameModel(parent=self)
-        self.enrich_table = QTableView(objectName="enrichmentTable")
-        self.enrich_table.setModel(self.enrich_model)
-        self.enrich_table.setSortingEnabled(True)
-        self.enrich_table.verticalHeader().setVisible(False)
-        row = QHBoxLayout()
-        row.addWidget(self.gmt_edit, 1)
-        row.addWidget(self.gmt_browse)
-        row.addWidget(self.enrich_button)
-        lay = QVBoxLayout(box)
-        lay.addLayout(row)
-        lay.addWidget(self.enrich_status)
-        lay.addWidget(self.enrich_table, 1)
-        self.gmt_browse.clicked.connect(self._browse_gmt)
-        self.enrich_button.clicked.connect(lambda: self.run_enrichment(self.gmt_edit.text().strip()))
-        return box
+        build(self)
 
     def _set_enabled(self, on: bool) -> None:
         for w in (self.export_button, self.enrich_button, self.gene_search, self.table):
@@ -612,7 +432,7 @@ class ResultsTab(QWidget):
         report_dict = build_run_report(self.report_inputs(), params,
                                        self.fit if self.fit is not None else self.results,
                                        getattr(self.fit, "timings_", None))
-        kwargs = dict(report_dict=report_dict, top_n=self.top_n_spin.value(), fdr=self.fdr_spin.value())
+        kwargs = dict(report=report_dict, top_n=self.top_n_spin.value(), fdr=self.fdr_spin.value())
         self.export_button.setEnabled(False)
 
         def done(result) -> None:
@@ -635,11 +455,11 @@ class ResultsTab(QWidget):
             Worker = None
         if Worker is None or self.jobs is None:
             try:
-                done(export_results(self.results, folder, **kwargs))
+                done(write_bundle(self.results, folder, **kwargs))
             except Exception as exc:  # noqa: BLE001 - shown to the user
                 failed(str(exc))
             return None
-        worker = Worker(export_results, self.results, folder, **kwargs)
+        worker = Worker(write_bundle, self.results, folder, **kwargs)
         worker.call_in_ui(worker.finished, done)  # closures run in the worker thread otherwise
         worker.call_in_ui(worker.failed, failed)
         worker.call_in_ui(worker.cancelled, lambda: failed("cancelled"))

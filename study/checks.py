@@ -150,16 +150,9 @@ class SheetInputs:
     notices: tuple[str, ...] = field(default=())
 
 
-def sheet_inputs(sheet: pd.DataFrame, roles: dict[str, str], *, reference: dict[str, str] | None = None,
-                 renames: dict[str, str] | None = None, covariates: list[str] | None = None,
-                 file: str | None = None) -> SheetInputs:
-    """Apply the role mapping: sample IDs (with renames), covariates, weights, subject and visit.
-
-    ``covariates`` limits which covariate columns are used (default: every covariate role).
-    Raises ``InputError`` naming the column/row for a missing ID column, duplicate or empty
-    IDs, a non-numeric or missing value in a number covariate or a weight.
-    """
-    file = file or sheet.attrs.get("file")
+def _sample_ids(sheet: pd.DataFrame, roles: dict[str, str], renames: dict[str, str],
+                file: str | None) -> list[str]:
+    """The sheet's sample IDs (renamed where asked); no ID column, empty or repeated IDs raise ``InputError``."""
     if sheet.shape[0] == 0:
         raise InputError("the sample sheet has no rows", file=file, hint="load a sheet with one row per sample")
     id_cols = [c for c, r in roles.items() if r == "sample_id"]
@@ -171,7 +164,6 @@ def sheet_inputs(sheet: pd.DataFrame, roles: dict[str, str], *, reference: dict[
                          hint="keep exactly one Sample ID column")
     id_col = id_cols[0]
     raw_ids = sheet[id_col]
-    renames = renames or {}
     ids = []
     for i, v in enumerate(raw_ids.tolist()):
         if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
@@ -184,6 +176,20 @@ def sheet_inputs(sheet: pd.DataFrame, roles: dict[str, str], *, reference: dict[
             raise InputError(f"sample ID '{s}' occurs twice", file=file, column=id_col, row=f"line {i + 2}",
                              hint="each sample needs its own row")
         seen[s] = i
+    return ids
+
+
+def sheet_inputs(sheet: pd.DataFrame, roles: dict[str, str], *, reference: dict[str, str] | None = None,
+                 renames: dict[str, str] | None = None, covariates: list[str] | None = None,
+                 file: str | None = None) -> SheetInputs:
+    """Apply the role mapping: sample IDs (with renames), covariates, weights, subject and visit.
+
+    ``covariates`` limits which covariate columns are used (default: every covariate role).
+    Raises ``InputError`` naming the column/row for a missing ID column, duplicate or empty
+    IDs, a non-numeric or missing value in a number covariate or a weight.
+    """
+    file = file or sheet.attrs.get("file")
+    ids = _sample_ids(sheet, roles, renames or {}, file)
     index = pd.Index(ids, dtype=object)
     chosen = [c for c, r in roles.items() if r in COVARIATE_ROLES]
     if covariates is not None:

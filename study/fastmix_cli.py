@@ -25,13 +25,11 @@ from engine.errors import InputError, StudioError
 from engine.inputs import read_expression, read_table
 from engine.progress import ProgressCallback
 from engine.study_inputs import StudyInputs, align_inputs, check_design
+from study.bundle import OUTPUT_FILES, write_bundle
 
 __all__ = ["OUTPUT_FILES", "load_inputs", "run_fastmix", "write_outputs", "main"]
 
 #: Files ``run_fastmix`` writes into the output folder (contracts read by other tools).
-OUTPUT_FILES = ("fixed_effects.csv", "covariance.csv", "gene_results.csv", "results.xlsx",
-                "report.json", "report.html")
-
 
 def _as_table(obj, role: str, *, numeric: bool) -> pd.DataFrame:
     if isinstance(obj, pd.DataFrame):  # checked by align_inputs
@@ -121,25 +119,15 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
 
 
 def write_outputs(model, report: dict, out_dir: str | os.PathLike) -> list[Path]:
-    """Write ``OUTPUT_FILES`` into a temporary folder beside ``out_dir``, then move them in."""
-    from study.export import write_csv, write_results_excel
-    from study.report import write_report_html, write_report_json
-
+    """Write ``OUTPUT_FILES`` (:func:`study.bundle.write_bundle`) into a temporary folder beside
+    ``out_dir``, then move them in: a failed run leaves ``out_dir`` as it was."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("output path exists and is not a folder", file=str(out_dir))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    t0 = time.perf_counter()
     try:
-        res = model.results_
-        write_csv(res.fixed_effects.reset_index(), tmp / "fixed_effects.csv")
-        write_csv(pd.DataFrame(res.covariance), tmp / "covariance.csv", index=True, index_label="term")
-        write_csv(res.to_frame(), tmp / "gene_results.csv")
-        write_results_excel(res, tmp / "results.xlsx", report=report)
-        report.setdefault("timings_s", {})["write_tables"] = time.perf_counter() - t0
-        write_report_json(report, tmp / "report.json")
-        write_report_html(report, tmp / "report.html")
+        write_bundle(model.results_, tmp, report, per_term=False)
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []
         for name in OUTPUT_FILES:

@@ -115,7 +115,7 @@ def test_demo_study_to_exported_results(qtbot, tmp_path, monkeypatch):
     with qtbot.waitSignal(results.export_finished, timeout=60000):
         results.export_to(out)
     from openpyxl import load_workbook
-    wb = load_workbook(out / "fastmix_results.xlsx", read_only=True)
+    wb = load_workbook(out / "results.xlsx", read_only=True)
     assert {"Fixed effects", "Covariance D", "Parameters", "Run report"} <= set(wb.sheetnames)
     sheets = sheet_names(list(fit.results_.terms), reserved=("Fixed effects", "Covariance D", "Parameters",
                                                                "Run report", "Columns"))
@@ -132,6 +132,6 @@ def test_demo_study_to_exported_results(qtbot, tmp_path, monkeypatch):
                       dtype={"gene": str}, keep_default_na=False)
     assert len(rnk) == n_genes and rnk["gene"].is_unique
     assert rnk["score"].is_monotonic_decreasing
-    assert (out / "run_report.html").is_file() and (out / "run_report.json").is_file()
+    assert (out / "report.html").is_file() and (out / "report.json").is_file()
     assert (out / "plots" / f"volcano_{safe_stem(term)}.svg").is_file()
     win.jobs.shutdown()

@@ -16,7 +16,8 @@ from engine.fastmix import FastMix
 from engine.simulate import simulate_sim3
 from gui.plots.export import export_plot, safe_stem
 from gui.plots.volcano import VolcanoWidget
-from gui.results_tab import ResultsTab, export_results
+from gui.results_tab import ResultsTab
+from study.bundle import write_bundle
 from study.files import file_mode
 
 RENAMED = {"Gene1": "SEPT7", "Gene2": "MARCH1", "Gene3": "=SUM(A1:A9)", "Gene4": "-DEL"}
@@ -78,7 +79,7 @@ def test_export_results_in_worker_writes_every_file(qtbot, tmp_path):
 
     # Excel: a ranked sheet per term + fixed effects, D, parameters, report
     from openpyxl import load_workbook
-    wb = load_workbook(out / "fastmix_results.xlsx", read_only=True)
+    wb = load_workbook(out / "results.xlsx", read_only=True)
     for name in ("Fixed effects", "Covariance D", "Parameters", "Run report"):
         assert name in wb.sheetnames
     assert all(t in wb.sheetnames for t in res.terms)
@@ -117,12 +118,12 @@ def test_export_results_in_worker_writes_every_file(qtbot, tmp_path):
     assert (out / "plots" / f"gene_{safe_stem(gene)}.svg").is_file()
 
     # run report beside the export: checksums of the inputs, parameters, results summary
-    report = json.loads((out / "run_report.json").read_text())
+    report = json.loads((out / "report.json").read_text())
     entry = next(e for e in report["inputs"] if e["role"] == "expression_path")
     assert entry["sha256"] == hashlib.sha256(expr_file.read_bytes()).hexdigest()
     assert report["parameters"]["trim"] == 0.5 and report["parameters"]["export_top_n"] == 100
     assert report["results"]["kept_genes"] == fit.kept_genes_
-    assert "<html" in (out / "run_report.html").read_text().lower()
+    assert "<html" in (out / "report.html").read_text().lower()
     assert project.section("results")["export_dir"]
     jobs.shutdown()
 
@@ -131,14 +132,14 @@ def test_export_results_function_reports_progress_and_cancels(tmp_path):
     from engine.progress import Cancelled
     _, fit = _fit()
     seen = []
-    export_results(fit.results_, tmp_path / "a", progress=lambda d, t, m: seen.append((d, t, m)))
+    write_bundle(fit.results_, tmp_path / "a", progress=lambda d, t, m: seen.append((d, t, m)))
     assert seen[0][0] == 0 and seen[-1][0] == seen[-1][1]
-    assert not (tmp_path / "a" / "run_report.json").exists()  # no report asked for
+    assert not (tmp_path / "a" / "report.json").exists()  # no report asked for
 
     def cancel(done, total, message):
-        if done >= 2:
+        if done >= 1:  # after the tables, before the files per term
             raise Cancelled(message)
     with pytest.raises(Cancelled):
-        export_results(fit.results_, tmp_path / "b", progress=cancel)
-    assert (tmp_path / "b" / "fastmix_results.xlsx").is_file()
-    assert not (tmp_path / "b" / "gsea").exists()
+        write_bundle(fit.results_, tmp_path / "b", progress=cancel)
+    assert (tmp_path / "b" / "results.xlsx").is_file() and (tmp_path / "b" / "gene_results.csv").is_file()
+    assert not (tmp_path / "b" / "gsea").exists() and not (tmp_path / "b" / "csv").exists()

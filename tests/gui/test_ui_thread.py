@@ -190,5 +190,5 @@ def test_results_export_callbacks_on_the_ui_thread(qtbot, tmp_path, jobs, monkey
     with qtbot.waitSignal(tab.export_finished, timeout=60000):
         tab.export_to(tmp_path / "out")
     assert seen == [True]
-    assert (tmp_path / "out" / "fastmix_results.xlsx").is_file()
+    assert (tmp_path / "out" / "results.xlsx").is_file()
     assert tab.last_export_folder == tmp_path / "out" and tab.export_button.isEnabled()

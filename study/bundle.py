@@ -1,0 +1,68 @@
+"""The one export layout, written by the command line and by the Results tab alike.
+
+``folder/`` gets the tables (``results.xlsx`` with a sheet per term, ``gene_results.csv`` with
+every term stacked, ``fixed_effects.csv``, ``covariance.csv``), the run report
+(``report.json``, ``report.html``) when one is given, and, with ``per_term``, the files for
+downstream tools: ``csv/<term>.csv``, ``gsea/<term>.rnk``, ``gsea/significant_sets.gmt`` and
+``gene_lists/<term>_{up,down}.{txt,grp}`` with ``background.txt``. Every file is written
+atomically (:mod:`study.files`); progress is reported per step and a cancel stops between steps.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from engine.progress import report as tell
+from study import export as ex
+from study import report as rp
+
+__all__ = ["OUTPUT_FILES", "REPORT_FILES", "TABLE_FILES", "write_bundle"]
+
+TABLE_FILES = ("fixed_effects.csv", "covariance.csv", "gene_results.csv", "results.xlsx")
+REPORT_FILES = ("report.json", "report.html")
+OUTPUT_FILES = TABLE_FILES + REPORT_FILES
+
+
+def _tables(results, folder: Path, report: dict | None) -> list[Path]:
+    ex.write_csv(results.fixed_effects.reset_index(), folder / "fixed_effects.csv")
+    ex.write_csv(pd.DataFrame(results.covariance), folder / "covariance.csv", index=True, index_label="term")
+    ex.write_csv(results.to_frame(), folder / "gene_results.csv")
+    ex.write_results_excel(results, folder / "results.xlsx", report=report)
+    return [folder / f for f in TABLE_FILES]
+
+
+def _per_term(results, folder: Path, top_n: int, fdr: float) -> dict[str, list[Path]]:
+    for sub in ("csv", "gsea", "gene_lists"):
+        (folder / sub).mkdir(exist_ok=True)
+    return {"csv": list(ex.write_term_csvs(results, folder / "csv")),
+            "rnk": list(ex.write_rnk(results, folder / "gsea")),
+            "gmt": [ex.write_gmt(results, folder / "gsea" / "significant_sets.gmt", fdr=fdr)],
+            "gene_lists": list(ex.write_gene_lists(results, folder / "gene_lists", top_n=top_n))}
+
+
+def write_bundle(results, folder: str | os.PathLike, report: dict | None = None, *, per_term: bool = True,
+                 top_n: int = 100, fdr: float = 0.05, progress: Callable | None = None) -> dict[str, list[Path]]:
+    """Write the export layout into ``folder``; returns the written paths per kind.
+
+    ``report`` (a run report from :func:`study.report.build_run_report`) gets the time the tables
+    took under ``timings_s.write_tables`` before it is written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    steps = 3 if per_term else 2
+    tell(progress, 0, steps, "tables (CSV and Excel)")
+    t0 = time.perf_counter()
+    out: dict[str, list[Path]] = {"tables": _tables(results, folder, report)}
+    if per_term:
+        tell(progress, 1, steps, "files per term (CSV, .rnk, .gmt, gene lists)")
+        out.update(_per_term(results, folder, top_n, fdr))
+    tell(progress, steps - 1, steps, "run report")
+    if report is not None:
+        report.setdefault("timings_s", {})["write_tables"] = time.perf_counter() - t0
+        out["report"] = [rp.write_report_json(report, folder / "report.json"),
+                         rp.write_report_html(report, folder / "report.html")]
+    tell(progress, steps, steps, "done")
+    return out
