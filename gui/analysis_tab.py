@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import DesignError, InputError
+from gui.dialogs import show_fix
 from study.analysis import DEFAULT_OPTIONS, FitInputs, fit_inputs, run_fit
 from study.assembly import CollectedStudy, collect_study
 from study.checks import DesignIssue, check_design, design_error_issue, encoded_covariate_names, term_preview
@@ -44,6 +45,15 @@ def _issue_from_error(exc: BaseException) -> DesignIssue:
     if hint and text.endswith(f" ({hint})"):
         text = text[: -len(hint) - 3]
     return DesignIssue("error", text, hint or "see the Study tab.", tuple(getattr(exc, "columns", ())))
+
+
+def _choice_combo(choices: tuple[tuple[object, str], ...], tooltip: str) -> QComboBox:
+    """A combo box of (value, label) choices with its tooltip."""
+    w = QComboBox()
+    for value, label in choices:
+        w.addItem(label, value)
+    w.setToolTip(tooltip)
+    return w
 
 
 def _check_list(tooltip: str) -> QListWidget:
@@ -136,27 +146,18 @@ class AnalysisTab(QWidget):
         self.random_combo.setToolTip("Correlated: a gene's changes in different cell types may go together. "
                                      "Independent: treat each cell type's gene effects separately (more stable "
                                      "with few samples).")
-        self.detector_combo = QComboBox()
-        for value, label in DETECTORS:
-            self.detector_combo.addItem(label, value)
-        self.detector_combo.setToolTip("How FastMix decides which terms contain differentially expressed genes: "
-                                       "a mixture model (as the R package) or a Shapiro–Wilk normality test (as "
-                                       "the paper).")
+        self.detector_combo = _choice_combo(DETECTORS, (
+            "How FastMix decides which terms contain differentially expressed genes: a mixture model (as the "
+            "R package) or a Shapiro–Wilk normality test (as the paper)."))
         self.main_box = QCheckBox("Covariate main terms")
         self.main_box.setToolTip("Also fit each covariate on its own (e.g. 'Age'), besides its cell-type "
                                  "interactions. Turn off when the chosen cell proportions add up to 100 %.")
-        self.weight_combo = QComboBox()
-        for value, label in WEIGHTINGS:
-            self.weight_combo.addItem(label, value)
-        self.weight_combo.setToolTip("Known weights: give some samples more say (column with role 'Weight'). "
-                                     "Repeated measures: samples of the same subject (role 'Subject ID') are "
-                                     "treated as correlated.")
-        self.variance_combo = QComboBox()
-        for value, label in VARIANCES:
-            self.variance_combo.addItem(label, value)
-        self.variance_combo.setToolTip("Moderated: each gene's own noise level (shrunk toward the typical one) is "
-                                       "taken into account, so noisy genes are not called; calibrated on real data. "
-                                       "One for all genes: the R package's numbers.")
+        self.weight_combo = _choice_combo(WEIGHTINGS, (
+            "Known weights: give some samples more say (column with role 'Weight'). Repeated measures: "
+            "samples of the same subject (role 'Subject ID') are treated as correlated."))
+        self.variance_combo = _choice_combo(VARIANCES, (
+            "Moderated: each gene's own noise level (shrunk toward the typical one) is taken into account, so "
+            "noisy genes are not called; calibrated on real data. One for all genes: the R package's numbers."))
         self.perm_spin = QSpinBox()
         self.perm_spin.setRange(0, 10000)
         self.perm_spin.setSingleStep(50)
@@ -430,12 +431,6 @@ class AnalysisTab(QWidget):
         self.status_label.setText("Cancelled; nothing was changed.")
 
     def show_error(self, title: str, exc: BaseException | str, fix: str | None = None) -> QMessageBox:
-        text = str(exc)
-        hint = fix or getattr(exc, "hint", None)
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
-        if hint:
-            box.setInformativeText(f"How to fix: {hint}")
-        box.setWindowModality(Qt.WindowModality.WindowModal)
-        box.open()
-        self.error_dialog = box
-        return box
+        """A non-blocking dialog naming the problem and how to fix it (kept in ``error_dialog``)."""
+        self.error_dialog = show_fix(self, title, exc, fix)
+        return self.error_dialog

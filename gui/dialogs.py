@@ -116,6 +116,18 @@ def show_error(parent: QWidget | None, message: str, *, title: str = APP_NAME, d
     return box
 
 
+def show_fix(parent: QWidget, title: str, exc: BaseException | str, fix: str | None = None) -> QMessageBox:
+    """A window-modal, non-blocking warning naming the problem and, below it, how to fix it
+    (``fix`` or the error's own ``hint``)."""
+    hint = fix or getattr(exc, "hint", None)
+    box = QMessageBox(QMessageBox.Icon.Warning, title, str(exc), QMessageBox.StandardButton.Ok, parent)
+    if hint:
+        box.setInformativeText(f"How to fix: {hint}")
+    box.setWindowModality(Qt.WindowModality.WindowModal)
+    box.open()
+    return box
+
+
 def recovery_message(recovery_file: Path, project: Path | None) -> str:
     what = f"the project {project.name}" if project is not None else "an unsaved project"
     return (f"FastMix Studio did not close cleanly. Autosaved changes to {what} were found "

@@ -29,6 +29,19 @@ from study.gating_session import TRANSFORM_KINDS, GatingSession, population_pare
 __all__ = ["GatingTab", "TOOL_LABELS", "TRANSFORM_KINDS"]
 
 
+class _FromSession:
+    """An attribute of the tab that lives on its Qt-free :class:`study.gating_session.GatingSession`."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else getattr(obj.session, self.name)
+
+    def __set__(self, obj, value) -> None:
+        setattr(obj.session, self.name, value)
+
+
 class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
     """Gating workspace. Construct with the shell's ``ProjectModel`` and ``JobRunner``."""
 
@@ -55,21 +68,9 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
         self.reload_samples()
 
     # ================================================================ session state
-    @property
-    def current_sample(self) -> str | None:
-        return self.session.current_sample
-
-    @current_sample.setter
-    def current_sample(self, name: str | None) -> None:
-        self.session.current_sample = name
-
-    @property
-    def current_population(self) -> str | None:
-        return self.session.current_population
-
-    @current_population.setter
-    def current_population(self, pid: str | None) -> None:
-        self.session.current_population = pid
+    #: The sample shown and the population selected: state of the session, read and set here.
+    current_sample = _FromSession()
+    current_population = _FromSession()
 
     @property
     def result_(self):

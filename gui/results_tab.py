@@ -8,7 +8,6 @@ not thread-safe) into the same folder.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,29 +26,6 @@ from gui.plots.volcano import VolcanoWidget
 from gui.results_layout import build
 from study.bundle import write_bundle
 from study.errors import USER_ERRORS
-
-
-def keep_none_alive() -> bool:
-    """Work around a PySide6 6.12 / CPython 3.11 reference-count bug; returns True if applied.
-
-    Each time a Python override of a void C++ virtual returns (``paintEvent``, pyqtgraph's
-    ``paint``...), PySide drops one reference to ``None`` (and some bool-returning overrides
-    drop one to ``True``). After a few thousand repaints the count reaches zero and Python
-    aborts ("Fatal Python error: none_dealloc" / "bool_dealloc"). CPython >= 3.12 makes these
-    singletons immortal; on older versions we give them a huge count once per process.
-    """
-    if sys.version_info >= (3, 12):
-        return False
-    if not getattr(sys, "_fastmix_none_guard", False):
-        import ctypes
-
-        for singleton in (None, True, False):
-            ctypes.c_ssize_t.from_address(id(singleton)).value += 1 << 60
-        sys._fastmix_none_guard = True
-    return True
-
-
-keep_none_alive()
 
 #: Groups of the term tree, in display order: (kind, label)
 KIND_GROUPS = (

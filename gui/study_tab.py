@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.dialogs import show_fix
 from gui.models.role_mapping import COL_REFERENCE, COL_ROLE, ChoiceDelegate, RoleMappingModel
 from gui.models.table_model import DataFrameModel
 from study.assembly import (
@@ -54,6 +55,21 @@ from study.errors import USER_ERRORS
 TABLE_FILTER = "Tables (*.csv *.tsv *.txt *.xlsx);;All files (*)"
 
 # ----------------------------------------------------------------------------- widget
+def _box(title: str, buttons: list[QWidget], below: list[QWidget]) -> QGroupBox:
+    """A titled box: a row of controls, then the labels below it."""
+    box = QGroupBox(title)
+    lay = QVBoxLayout(box)
+    row = QHBoxLayout()
+    for w in buttons:
+        row.addWidget(w)
+    row.addStretch(1)
+    lay.addLayout(row)
+    for w in below:
+        lay.addWidget(w)
+    lay.addStretch(1)
+    return box
+
+
 class StudyTab(QWidget):
     """Sample sheet + roles, expression matrix, proportions source and sample match report."""
 
@@ -139,18 +155,8 @@ class StudyTab(QWidget):
         self.expr_warning = QLabel()
         self.expr_warning.setWordWrap(True)
         self.expr_warning.setStyleSheet("color: #a05a00")
-        expr_box = QGroupBox("2. Expression matrix")
-        lay = QVBoxLayout(expr_box)
-        row = QHBoxLayout()
-        row.addWidget(self.load_expr_button)
-        row.addWidget(self.genes_in_rows)
-        row.addWidget(self.log2_box)
-        row.addStretch(1)
-        lay.addLayout(row)
-        lay.addWidget(self.expr_label)
-        lay.addWidget(self.expr_warning)
-        lay.addStretch(1)
-        return expr_box
+        return _box("2. Expression matrix", [self.load_expr_button, self.genes_in_rows, self.log2_box],
+                    [self.expr_label, self.expr_warning])
 
     def _build_proportions(self) -> QGroupBox:
         """Where the cell proportions come from."""
@@ -166,17 +172,8 @@ class StudyTab(QWidget):
         self.load_props_button.clicked.connect(self._browse_proportions)
         self.props_label = QLabel("No cell proportions")
         self.props_label.setWordWrap(True)
-        props_box = QGroupBox("3. Cell proportions")
-        lay = QVBoxLayout(props_box)
-        row = QHBoxLayout()
-        row.addWidget(self.props_from_gating)
-        row.addWidget(self.props_from_file)
-        row.addWidget(self.load_props_button)
-        row.addStretch(1)
-        lay.addLayout(row)
-        lay.addWidget(self.props_label)
-        lay.addStretch(1)
-        return props_box
+        return _box("3. Cell proportions", [self.props_from_gating, self.props_from_file, self.load_props_button],
+                    [self.props_label])
 
     def _build_match(self) -> QGroupBox:
         """The three-way sample match and the one-click ID fix."""
@@ -273,15 +270,8 @@ class StudyTab(QWidget):
 
     def show_error(self, title: str, exc: BaseException | str, fix: str | None = None) -> QMessageBox:
         """A non-blocking dialog naming the problem and how to fix it (kept in ``error_dialog``)."""
-        text = str(exc)
-        hint = fix or getattr(exc, "hint", None)
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
-        if hint:
-            box.setInformativeText(f"How to fix: {hint}")
-        box.setWindowModality(Qt.WindowModality.WindowModal)
-        box.open()
-        self.error_dialog = box
-        return box
+        self.error_dialog = show_fix(self, title, exc, fix)
+        return self.error_dialog
 
     # ------------------------------------------------------------------ refresh
     def reload_from_project(self, show_errors: bool = True) -> None:

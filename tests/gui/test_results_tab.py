@@ -280,7 +280,7 @@ def test_repaints_do_not_exhaust_none_refcount(qtbot):
 
     from PySide6.QtWidgets import QWidget
 
-    from gui.results_tab import keep_none_alive
+    from gui.compat import keep_none_alive
 
     class Painted(QWidget):
         def paintEvent(self, event):  # noqa: N802 - returns None: the bug's trigger
