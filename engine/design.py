@@ -234,7 +234,7 @@ def collinearity(design: Design) -> Collinearity:
         warnings.append(
             f"the cell fractions add up to nearly the same total in every sample ({fsum:.2f}, CV {cv:.1%}), so each "
             "covariate main term is almost a multiple of the sum of its cell-type interactions "
-            f"sum of its cell-type interactions (variance inflation: {_listed(vif[main_high])}); bulk and cell "
+            f"(variance inflation: {_listed(vif[main_high])}); bulk and cell "
             "type-specific effects cannot be told apart and main-term calls may be artefacts: use "
             "--no-covariate-main (Analysis tab: untick 'Covariate main terms') or leave out one cell type")
     high = vif[(vif > VIF_WARN) & ~vif.index.isin(main_high)].sort_values(ascending=False)

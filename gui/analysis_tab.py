@@ -190,6 +190,11 @@ class AnalysisTab(QWidget):
         self.issues_list = QListWidget()
         self.issues_list.setWordWrap(True)
         self.issues_list.setToolTip("Problems found in the design; red ones must be fixed before running.")
+        self.no_main_button = QPushButton("Turn off covariate main terms")
+        self.no_main_button.setToolTip("The cell fractions add up to nearly the same total in every sample: fit "
+                                       "the covariates through the cell types only (as --no-covariate-main).")
+        self.no_main_button.clicked.connect(lambda: self.main_box.setChecked(False))
+        self.no_main_button.setVisible(False)
         self.run_button = QPushButton("Run FastMix")
         self.run_button.setToolTip("Fit the model (Ctrl+R). Results appear on the Results tab.")
         self.run_button.clicked.connect(self.run)
@@ -205,6 +210,7 @@ class AnalysisTab(QWidget):
         check_box = QGroupBox("3. Checks and run")
         lay = QVBoxLayout(check_box)
         lay.addWidget(self.issues_list, 1)
+        lay.addWidget(self.no_main_button, 0, Qt.AlignmentFlag.AlignLeft)
         row = QHBoxLayout()
         row.addWidget(self.run_button)
         row.addWidget(self.cancel_button)
@@ -356,6 +362,7 @@ class AnalysisTab(QWidget):
             item.setForeground(Qt.GlobalColor.darkRed if issue.level == "error" else Qt.GlobalColor.darkYellow)
         if not self.issues:
             QListWidgetItem("✓ The design looks fine.", self.issues_list)
+        self.no_main_button.setVisible(any(i.action == "no_covariate_main" for i in self.issues))
         running = self.worker is not None
         self.run_button.setEnabled(not running and not any(i.level == "error" for i in self.issues))
 

@@ -350,6 +350,7 @@ class DesignIssue:
     message: str
     fix: str
     columns: tuple[str, ...] = ()
+    action: str | None = None  # a one-click fix the Analysis tab offers: "no_covariate_main"
 
     def text(self) -> str:
         return f"{self.message} Fix: {self.fix}"
@@ -431,16 +432,32 @@ def check_design(proportions: pd.DataFrame, covariates: pd.DataFrame | None, *, 
                                            f"({', '.join(involved[:8])}{'…' if len(involved) > 8 else ''}).",
                                   fix, involved))
         return issues
-    if sums_to_one and include_covariate_main and P:
-        issues.append(DesignIssue(
-            "warning", "The chosen cell proportions add up to ~1 for every sample and covariate main terms are on: "
-                       "each main term is then almost the sum of its cell-type interactions (near-collinear).",
-            "turn off 'covariate main terms' or untick one cell type."))
-    cond = s[0] / s[-1]
-    if cond > 1e6:
-        issues.append(DesignIssue("warning", f"The design is nearly singular (condition number {cond:.2g}).",
-                                  "untick highly correlated cell types or covariates."))
-    return issues
+    return issues + _collinearity_issues(proportions, covariates, reference, include_covariate_main)
+
+
+def _collinearity_issues(proportions: pd.DataFrame, covariates: pd.DataFrame | None, reference: dict[str, str],
+                         include_covariate_main: bool) -> list[DesignIssue]:
+    """Near-collinearity warnings of :func:`engine.design.collinearity` (the command line's), each
+    naming the terms involved; the main-term one comes with its one-click fix."""
+    from engine.design import VIF_MAIN_WARN, VIF_WARN, build_design, collinearity
+
+    try:
+        design = build_design(proportions, covariates, include_covariate_main=include_covariate_main,
+                              reference=reference or None, check=False)
+    except (ValueError, np.linalg.LinAlgError):
+        return []
+    col = collinearity(design)
+    out = []
+    for text in col.warnings:
+        main_term = "main term" in text
+        limit = VIF_MAIN_WARN if main_term else VIF_WARN
+        terms = tuple(str(t) for t in col.vif.index[col.vif > limit])
+        out.append(DesignIssue(
+            "warning", text[0].upper() + text[1:] + ".",
+            "turn off 'Covariate main terms' (button below) or untick one cell type." if main_term
+            else "untick one of the terms named, or a highly correlated cell type or covariate.",
+            terms, "no_covariate_main" if main_term else None))
+    return out
 
 
 def design_error_issue(err: DesignError) -> DesignIssue:

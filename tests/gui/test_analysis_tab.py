@@ -337,3 +337,25 @@ def test_variance_and_permutation_choices_reach_the_fit(qtbot, tabs, tmp_path):
     fit = _run_and_wait(qtbot, analysis)
     assert fit.results_.perm_p[term].isna().all()
     np.testing.assert_array_equal(fit.results_.fdr[term], fit.results_.quasi_fdr[term])  # pooled, no perms
+
+
+def test_near_collinear_blood_counts_warn_and_offer_the_one_click_fix(tabs, tmp_path, qtbot):
+    """Fractions that add up to ~0.98 in every sample (a blood count) with covariate main terms on:
+    the check names the main terms and their variance inflation (not '✓ fine'), and one click on
+    the offered button turns the main terms off, after which the warning is gone."""
+    study, analysis = tabs
+    files = make_study(tmp_path / "s", mismatch=False)
+    ids = list(files["sim"].proportions.index)
+    rng = np.random.default_rng(7)
+    counts = rng.dirichlet([8, 4, 2], len(ids)) * rng.uniform(0.975, 0.985, (len(ids), 1))
+    pd.DataFrame(counts * 100, index=ids, columns=["Cell1", "Cell2", "Cell3"]).to_csv(files["proportions"])
+    _prepare(study, files)
+    analysis.main_box.setChecked(True)
+    texts = [analysis.issues_list.item(i).text() for i in range(analysis.issues_list.count())]
+    warned = [t for t in texts if "almost a multiple of the sum of its cell-type interactions" in t]
+    assert warned and "variance inflation" in warned[0] and "Severity" in warned[0], texts
+    assert analysis.no_main_button.isVisible() and analysis.run_button.isEnabled()  # a warning, not a block
+    qtbot.mouseClick(analysis.no_main_button, Qt.MouseButton.LeftButton)
+    assert not analysis.main_box.isChecked()
+    texts = [analysis.issues_list.item(i).text() for i in range(analysis.issues_list.count())]
+    assert not any("almost a multiple" in t for t in texts) and not analysis.no_main_button.isVisible()

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
 
+from engine.errors import InputError
 from engine.simulate import simulate_sim2
 from gui.models.role_mapping import COL_REFERENCE, COL_ROLE, RoleMappingModel
 from gui.project_model import ProjectModel
@@ -92,7 +93,7 @@ def test_sheet_inputs_apply_roles_renames_and_name_bad_cells():
     with pytest.raises(Exception) as err:
         sheet_inputs(bad, roles, file="s.csv")
     assert "s.csv" in str(err.value) and "Age" in str(err.value) and "'b'" in str(err.value)
-    with pytest.raises(Exception, match="Sample ID"):
+    with pytest.raises(InputError, match="Sample ID"):
         sheet_inputs(sheet, {"ID": "ignore", "Age": "continuous"})
     assert merge_renames({"a": "A"}, {"A": "AA", "c": "C"}) == {"a": "AA", "c": "C"}
 
