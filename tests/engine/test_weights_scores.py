@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.errors import DesignError
 from engine.fastmix import FastMix
 from engine.scores import discriminant_scores
 from engine.simulate import simulate_sim2, simulate_sim3, tnmr_covariance
@@ -77,5 +78,5 @@ def test_discriminant_scores_separate_groups():
         assert v[sex == 1].mean() > 0
     delta_norm = np.sqrt(((sc.multi.to_numpy() != 0).sum(axis=0)) * 0 + 1)
     assert np.all(np.isfinite(sc.multi.to_numpy())) and delta_norm.shape == (50,)
-    with pytest.raises(Exception, match="last covariate"):
+    with pytest.raises(DesignError, match="last covariate"):
         discriminant_scores(f, s.expression[te], s.proportions.loc[te], s.covariates.loc[te], response="Severity")

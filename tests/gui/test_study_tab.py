@@ -90,7 +90,7 @@ def test_sheet_inputs_apply_roles_renames_and_name_bad_cells():
     assert list(out.covariates.columns) == ["Age", "Group"]
     assert out.covariates.loc["B", "Group"] == "x" and out.reference == {"Group": "y"}
     bad = sheet.assign(Age=["1", "two", "3"])
-    with pytest.raises(Exception) as err:
+    with pytest.raises(InputError) as err:
         sheet_inputs(bad, roles, file="s.csv")
     assert "s.csv" in str(err.value) and "Age" in str(err.value) and "'b'" in str(err.value)
     with pytest.raises(InputError, match="Sample ID"):

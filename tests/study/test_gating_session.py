@@ -3,6 +3,7 @@ gating_jobs.py) on simulated whole-blood samples: counts against GatingStrategy.
 auto-tune overrides, the compensation section, the DAFi section layout. No Qt here."""
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -171,7 +172,7 @@ def test_dafi_settings_defaults_and_round_trip():
     assert m.with_recluster("A", False).recluster == ("B_cells",) and d.modes == {}
     u = m.updated({"k": 20, "channels": ["SSC-A"]})
     assert (u.k, u.channels, u.modes) == (20, ("SSC-A",), {"Monocytes": "cluster"})
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         d.k = 5                                          # frozen
 
 
