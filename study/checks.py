@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.design import default_reference
 from engine.errors import DesignError, InputError
 
 #: Roles a sample-sheet column can play.
@@ -127,13 +128,15 @@ def guess_roles(sheet: pd.DataFrame) -> dict[str, str]:
 
 
 def default_references(sheet: pd.DataFrame, roles: dict[str, str]) -> dict[str, str]:
-    """Reference level of each categorical covariate: the first level in sorted order."""
+    """Reference level of each categorical covariate by the command line's visible rule
+    (:func:`engine.design.default_reference`): a level named like a control, else the most frequent."""
     out = {}
     for c, r in roles.items():
         if r == "categorical" and c in sheet.columns:
-            levels = column_levels(sheet[c])
-            if levels:
-                out[c] = levels[0]
+            values = [v for v in sheet[c].tolist() if not (v is None or (isinstance(v, float) and np.isnan(v)))]
+            if values:
+                out[c] = default_reference([_num_text(v) if isinstance(v, (float, np.floating)) else str(v).strip()
+                                            for v in values])[0]
     return out
 
 
@@ -217,9 +220,8 @@ def sheet_inputs(sheet: pd.DataFrame, roles: dict[str, str], *, reference: dict[
                                  hint="fill in the group or drop the sample from the sheet")
             text = [(_num_text(v) if isinstance(v, (float, np.floating)) else str(v).strip()) for v in col.tolist()]
             cov[c] = np.asarray(text, dtype=object)
-            levels = sorted(set(text))
             ref = reference.get(c)
-            ref_out[c] = ref if ref in levels else levels[0]
+            ref_out[c] = ref if ref in set(text) else default_reference(text)[0]
     covs = pd.DataFrame(cov, index=index)
     for c in covs.columns:
         if roles[c] == "categorical":

@@ -280,3 +280,21 @@ def test_excel_sheet_and_tsv_or_excel_expression_load_like_csv(study_tab, tmp_pa
     np.testing.assert_allclose(collect_study(tab.project).expression.loc[ref.expression.index, ref.expression.columns]
                                .to_numpy(), ref.expression.to_numpy(), rtol=1e-12)
     assert collect_study(tab.project).match.common == ref.match.common
+
+
+def test_reference_level_follows_the_visible_rule_and_the_user(study_tab, tmp_path, qtbot):
+    """A group column 'ACR'/'Stable' gets 'Stable' (named like a control) as reference, not the
+    alphabetical 'ACR'; the user's choice in the Reference combo wins and reaches the fit inputs."""
+    files = make_study(tmp_path / "study", mismatch=False)
+    sheet = pd.read_csv(files["sheet"], index_col=0)
+    sheet["Status"] = ["ACR" if i % 3 else "Stable" for i in range(len(sheet))]  # ACR is the more frequent
+    sheet.to_csv(files["sheet"], index_label="Sample")
+    tab = study_tab
+    _load_all(tab, files)
+    assert tab.roles_model.roles()["Status"] == "categorical"
+    assert tab.roles_model.references()["Status"] == "Stable"
+    assert collect_study(tab.project).sheet.reference["Status"] == "Stable"
+    ref = _role_combo(tab, "Status", COL_REFERENCE)
+    ref.setCurrentIndex(ref.findData("ACR"))
+    assert tab.roles_model.references()["Status"] == "ACR"
+    assert collect_study(tab.project).sheet.reference["Status"] == "ACR"
