@@ -38,6 +38,7 @@ from study.assembly import (
     CollectedStudy,
     collect_study,
     complete_roles,
+    date_ids_as_chosen,
     match_report,
     read_expression_file,
     read_into_cache,
@@ -79,6 +80,7 @@ class StudyTab(QWidget):
         super().__init__(parent)
         self.project, self.jobs = project, jobs
         self.error_dialog: QMessageBox | None = None
+        self.date_dialog: QMessageBox | None = None
         self.inputs: CollectedStudy | None = None
         self._sheet: pd.DataFrame | None = None
         self._building = False
@@ -228,8 +230,38 @@ class StudyTab(QWidget):
         study["expression_path"] = self.project.relative(path)
         study["genes_in_rows"] = expr.attrs.get("orientation", "genes_x_samples") == "genes_x_samples"
         study["log2"] = False
+        study.pop("date_ids", None)  # a new file: its date-like IDs are decided on afresh
         self.project.update_section("study", study)
+        dates = date_ids_as_chosen(expr, None)[1]
+        if dates:
+            self.ask_date_ids(dates)
         return True
+
+    def ask_date_ids(self, dates: tuple[str, ...]) -> QMessageBox:
+        """Offer the fixes for gene IDs Excel turned into dates; the run is blocked until one is chosen."""
+        shown = ", ".join(dates[:8]) + (f" … (+{len(dates) - 8})" if len(dates) > 8 else "")
+        box = QMessageBox(QMessageBox.Icon.Warning, "Gene IDs that look like dates",
+                          f"{len(dates)} gene ID(s) in the expression matrix look like dates Excel made from gene "
+                          f"symbols: {shown}.", QMessageBox.StandardButton.NoButton, self)
+        box.setInformativeText("Restore symbols: SEPT9, MARCH5, DEC1 … come back where the date maps to one "
+                               "symbol. Keep as they are: the IDs are used unchanged. FastMix will not run until "
+                               "you choose.")
+        choices = {box.addButton("Restore symbols", QMessageBox.ButtonRole.AcceptRole): "restore",
+                   box.addButton("Keep as they are", QMessageBox.ButtonRole.ActionRole): "allow"}
+        box.addButton("Decide later", QMessageBox.ButtonRole.RejectRole)
+        box.buttonClicked.connect(lambda button: self.set_date_ids(choices.get(button)))
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.open()
+        self.date_dialog = box
+        return box
+
+    def set_date_ids(self, choice: str | None) -> None:
+        """Store how date-like gene IDs are used: "restore", "allow" or None (undecided)."""
+        if choice is None:
+            return
+        study = self.project.section("study")
+        study["date_ids"] = choice
+        self.project.update_section("study", study, undoable=True, text="Date-like gene IDs")
 
     def load_proportions(self, path: str | os.PathLike) -> bool:
         path = Path(path)

@@ -61,6 +61,12 @@ def fit_inputs(study: CollectedStudy, cells: Sequence[str], covariates: Sequence
         raise InputError("no sample ID is shared by the sample sheet, the expression matrix and the cell "
                          "proportions", hint="check the Sample ID role and the IDs on the Study tab "
                                              "(the match report suggests fixes)")
+    if study.date_ids:
+        shown = ", ".join(study.date_ids[:6]) + (f" … (+{len(study.date_ids) - 6})" if len(study.date_ids) > 6 else "")
+        raise InputError(f"{len(study.date_ids)} gene ID(s) look like dates Excel made from gene symbols ({shown})",
+                         file=study.files.get("expression"),
+                         hint="on the Study tab choose 'Restore symbols' (SEPT9, MARCH5, DEC1 where the date "
+                              "maps to one symbol) or 'Keep as they are'")
     samples = list(match.common)
     props = study.proportions.loc[samples, list(cells)].astype(np.float64)
     chosen = [c for c in covariates if c in study.sheet.covariates.columns]

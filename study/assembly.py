@@ -21,7 +21,7 @@ from study.checks import (
     sheet_inputs,
 )
 
-__all__ = ["CollectedStudy", "INPUT_LABELS", "collect_study", "complete_roles", "match_report",
+__all__ = ["CollectedStudy", "INPUT_LABELS", "collect_study", "complete_roles", "date_ids_as_chosen", "match_report",
            "project_proportions", "read_expression_file", "read_into_cache", "read_proportions_file", "read_sheet",
            "study_renames", "study_roles"]
 
@@ -116,6 +116,7 @@ class CollectedStudy:
     match: object | None                   # engine.matching.SampleMatch
     notices: tuple[str, ...] = field(default=())
     files: dict = field(default_factory=dict)  # input name -> path (for the run report)
+    date_ids: tuple[str, ...] = ()  # gene IDs that look like Excel dates, not yet decided on
 
 
 def project_proportions(project, study: dict) -> tuple[pd.DataFrame | None, str | None]:
@@ -137,6 +138,7 @@ def collect_study(project, *, strict: bool = False) -> CollectedStudy:
     notices: list[str] = []
     files: dict[str, str] = {}
     sheet_in = expr = props = match = None
+    dates: tuple[str, ...] = ()
     if study.get("sheet_path"):
         path = project.resolve(study["sheet_path"])
         files["sample sheet"] = str(path)
@@ -149,6 +151,9 @@ def collect_study(project, *, strict: bool = False) -> CollectedStudy:
         path = project.resolve(study["expression_path"])
         files["expression"] = str(path)
         expr = read_expression_file(path, study.get("genes_in_rows", True))
+        expr, dates, note = date_ids_as_chosen(expr, study.get("date_ids"))
+        if note:
+            notices.append(note)
         if study.get("log2"):
             expr = log2p1(expr)
             notices.append("expression transformed with log2(x+1)")
@@ -172,7 +177,30 @@ def collect_study(project, *, strict: bool = False) -> CollectedStudy:
         from engine.matching import match_samples
 
         match = match_samples(**lists)
-    return CollectedStudy(sheet_in, expr, props, match, tuple(notices), files)
+    return CollectedStudy(sheet_in, expr, props, match, tuple(notices), files, dates)
+
+
+def date_ids_as_chosen(expr: pd.DataFrame, choice: str | None) -> tuple[pd.DataFrame, tuple[str, ...], str]:
+    """Gene IDs Excel turned into dates (``9-Sep`` from SEPT9), handled as the user chose in the
+    ``study`` section's ``date_ids``: "restore" (symbols back where the date maps to one), "allow"
+    (kept as they are) or not yet chosen. Returns the expression, the IDs still undecided (they
+    block a run) and a notice."""
+    from engine.inputs import excel_date_ids, restore_date_id
+
+    dates = excel_date_ids(expr.index)
+    if not dates:
+        return expr, (), ""
+    if choice == "restore":
+        fixes = {d: restore_date_id(d) for d in dates}
+        fixes = {d: s for d, s in fixes.items() if s is not None and s not in set(map(str, expr.index))}
+        out = expr.rename(index=fixes)
+        out.attrs.update(expr.attrs)
+        left = len(dates) - len(fixes)
+        return out, (), (f"{len(fixes)} gene symbol(s) restored from Excel dates"
+                         + (f"; {left} left as they are (no single symbol)" if left else ""))
+    if choice == "allow":
+        return expr, (), f"{len(dates)} date-like gene ID(s) used as they are"
+    return expr, tuple(dates), ""
 
 
 INPUT_LABELS = {"sheet": "sample sheet", "expression": "expression matrix", "proportions": "cell proportions"}

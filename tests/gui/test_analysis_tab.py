@@ -359,3 +359,27 @@ def test_near_collinear_blood_counts_warn_and_offer_the_one_click_fix(tabs, tmp_
     assert not analysis.main_box.isChecked()
     texts = [analysis.issues_list.item(i).text() for i in range(analysis.issues_list.count())]
     assert not any("almost a multiple" in t for t in texts) and not analysis.no_main_button.isVisible()
+
+
+def test_date_like_gene_ids_block_the_run_until_the_user_chooses(tabs, tmp_path, qtbot):
+    """Gene IDs Excel turned into dates open a dialog on loading; until a fix is chosen the Analysis
+    tab shows a blocking error naming them; 'Restore symbols' brings SEPT9 and MARCH5 back."""
+    from study.assembly import collect_study
+
+    study, analysis = tabs
+    files = make_study(tmp_path / "s", mismatch=False)
+    expr = pd.read_csv(files["expression"], index_col=0)
+    expr.index = ["9-Sep", "2024-03-05", "1-Mar"] + list(expr.index[3:])  # 1-Mar: MARCH1 or MARC1
+    expr.to_csv(files["expression"])
+    _prepare(study, files)
+    box = study.date_dialog
+    assert box is not None and box.isVisible() and "9-Sep" in box.text() and "3 gene ID(s)" in box.text()
+    texts = [analysis.issues_list.item(i).text() for i in range(analysis.issues_list.count())]
+    assert any(t.startswith("⛔") and "look like dates Excel made" in t for t in texts), texts
+    assert not analysis.run_button.isEnabled()
+    restore = next(b for b in box.buttons() if b.text() == "Restore symbols")
+    qtbot.mouseClick(restore, Qt.MouseButton.LeftButton)
+    genes = list(collect_study(study.project, strict=True).expression.index)
+    assert genes[:3] == ["SEPT9", "MARCH5", "1-Mar"]  # the ambiguous one is kept as it is
+    assert analysis.run_button.isEnabled()
+    assert study.project.section("study")["date_ids"] == "restore"
