@@ -264,6 +264,8 @@ class MainWindow(QMainWindow):
         self.project.load_into(path)
         st.add_recent_file(self.settings, self.project.path)
         self._update_recent_menu()
+        if getattr(self.project, "results_error", None):
+            self.show_error(f"The saved results were not opened: {self.project.results_error}")
         self.offer_recovery()
         self.load_samples()
         return True

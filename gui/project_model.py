@@ -94,6 +94,7 @@ class ProjectModel(QObject):
         self.samples: dict[str, Any] = {}
         self._proportions = None
         self._fit = None
+        self._restore_results()  # results saved with the project reopen with it
         self.recovered_from: Path | None = None
         # FCS reading (gui.samples): the running reader, names being read, replaced-project guard
         self.sample_reader = None
@@ -210,6 +211,7 @@ class ProjectModel(QObject):
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write the project atomically to ``path`` (Save As) or to its current file."""
         old_path = self.doc.path
+        self._store_results(Path(path).resolve() if path is not None else self.doc.path)
         target = self.doc.save(path)
         self.set_dirty(False)
         self.undo_stack.setClean()
@@ -222,6 +224,32 @@ class ProjectModel(QObject):
             self.path_changed.emit()
         self.saved.emit(str(target))
         return target
+
+    def _store_results(self, target: Path | None) -> None:
+        """Write the last fit's results beside ``target`` and record the file and its hash in the
+        ``results`` section (the section keeps other keys; no results, no file)."""
+        results = getattr(self._fit, "results_", None)
+        if target is None or results is None:
+            return
+        from study.results_store import results_path_for, write_results
+
+        file = results_path_for(target)
+        section = {**self.doc.section("results"), "file": file.name, "sha256": write_results(results, file)}
+        self.doc.set_section("results", section)
+
+    def _restore_results(self) -> None:
+        """Show the results saved with the project, if any (a problem is kept in ``results_error``)."""
+        self.results_error = None
+        saved = self.doc.section("results")
+        if not saved.get("file") or self.doc.project_dir is None:
+            return
+        from study.errors import USER_ERRORS
+        from study.results_store import SavedFit, read_results
+
+        try:
+            self._fit = SavedFit(read_results(self.doc.project_dir / saved["file"], saved.get("sha256")))
+        except USER_ERRORS as exc:
+            self.results_error = str(exc)
 
     @classmethod
     def load(cls, path: str | os.PathLike, parent: QObject | None = None) -> "ProjectModel":
@@ -247,6 +275,7 @@ class ProjectModel(QObject):
         self.read_again = False
         self._proportions = None
         self._fit = None
+        self._restore_results()
         self.recovered_from = None
         self._build_strategy()
         self.undo_stack.clear()

@@ -6,6 +6,7 @@ import os
 import stat
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from gui import project_model as pm
@@ -246,3 +247,32 @@ def test_sigkill_at_a_random_moment_of_repeated_saves(tmp_path):
     assert version in (last, last + 1)
     assert data["results"]["blob"] == [version] * 400_000
     assert ProjectModel.load(target).section("results")["version"] == version
+
+
+def test_results_are_saved_with_the_project_and_reopen(tmp_path, qtbot):
+    """After a fit, Save writes the results beside the project (atomic, hash in the project);
+    reopening shows them in the Results tab; a changed file is refused with a message, not shown."""
+    from engine.fastmix import FastMix
+    from engine.simulate import simulate_study
+    from gui.results_tab import ResultsTab
+
+    s = simulate_study(300, 24, seed=5)
+    model = ProjectModel()
+    model.fit = FastMix(permutations=20).fit(s.expression, s.proportions, s.covariates)
+    target = model.save(tmp_path / "p.fmsproj")
+    saved = ProjectModel.load(target).section("results")
+    assert saved["file"] == "p.results.npz" and len(saved["sha256"]) == 64
+    assert stat.S_IMODE((tmp_path / "p.results.npz").stat().st_mode) == file_mode()
+    reopened = ProjectModel.load(target)
+    tab = ResultsTab(reopened)
+    qtbot.addWidget(tab)
+    assert tab.results is not None and tab.results.terms == model.fit.results_.terms
+    term = "Neutrophils.Group" if "Neutrophils.Group" in tab.results.terms else tab.results.terms[-1]
+    tab.select_term(term)
+    assert tab.table_model.rowCount() == 300
+    pd.testing.assert_frame_equal(tab.results.to_frame(term), model.fit.results_.to_frame(term), check_dtype=False)
+    data = bytearray((tmp_path / "p.results.npz").read_bytes())
+    data[-20] ^= 0xFF
+    (tmp_path / "p.results.npz").write_bytes(bytes(data))
+    changed = ProjectModel.load(target)
+    assert changed.fit is None and "changed after the project was saved" in changed.results_error
