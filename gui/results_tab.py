@@ -172,6 +172,13 @@ class ResultsTab(QWidget):
             value = getattr(owner, name, None) if owner is not None else None
             if isinstance(value, pd.DataFrame):
                 return value
+        if self.project is not None and hasattr(self.project, "section"):  # the study's (cached) matrix
+            from study.assembly import collect_study
+
+            try:
+                return collect_study(self.project).expression
+            except USER_ERRORS:
+                return None
         return None
 
     # ------------------------------------------------------------------ terms and genes

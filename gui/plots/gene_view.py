@@ -7,6 +7,8 @@ slope is ``beta_cell + sum_p z_p * beta_cell.p`` exactly as the FastMix model im
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
@@ -117,6 +119,15 @@ class GeneViewWidget(QWidget):
         except (TypeError, ValueError, AttributeError):
             return float(value)
 
+    def _group_label(self, name: str, value: float) -> str:
+        """Legend text of a colour group: ``Group: treated`` / ``Group: reference level`` for a
+        text covariate's indicator ``Group[treated]``, ``Age = 45`` for a number."""
+        v = self._original(name, value)
+        m = re.fullmatch(r"(.+)\[(.+)\]", name)
+        if m and v in (0.0, 1.0):
+            return f"{m.group(1)}: {m.group(2)}" if v == 1.0 else f"{m.group(1)}: reference level"
+        return f"{name} = {v:.3g}"
+
     def show_gene(self, gene: str | None) -> None:
         self.gene = gene
         self.redraw()
@@ -159,14 +170,16 @@ class GeneViewWidget(QWidget):
             if not rows.size:
                 continue
             colour = PALETTE[g % len(PALETTE)]
-            label = f"{colour_by} = {self._original(colour_by, levels[g]):.3g}" if levels else "all samples"
+            label = self._group_label(colour_by, levels[g]) if levels else "all samples"
             item.addItem(pg.ScatterPlotItem(x[rows], y[rows], size=8, pen=pg.mkPen("k", width=0.5),
                                             brush=pg.mkBrush(*colour, 200), name=label))
             line = fitted_line(self._X, self._names, self._kinds, coef, cell, rows, grid)
             self.curves[label] = (grid, line)
             self.points[label] = (x[rows], y[rows])
             item.addItem(pg.PlotDataItem(grid, line, pen=pg.mkPen(colour, width=2)))
-        item.setLabel("bottom", f"{cell} proportion")
+        for side in ("bottom", "left"):  # fractions read as 0.2-0.8, not "(x0.001)" with ticks 200-800
+            item.getAxis(side).enableAutoSIPrefix(False)
+        item.setLabel("bottom", f"{cell} (fraction of cells)")
         item.setLabel("left", f"{self.gene} {ylabel}")
         item.setTitle(self.gene, color="k")
         self.info.setText(

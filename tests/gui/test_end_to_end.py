@@ -108,6 +108,10 @@ def test_demo_study_to_exported_results(qtbot, tmp_path, monkeypatch):
         qtbot.mouseClick(volcano.viewport(), Qt.MouseButton.LeftButton, pos=pos)
     assert results.selected_gene() == gene
     assert volcano.highlighted_gene() == gene
+    results.plots.setCurrentWidget(results.gene_view)  # observed expression of the loaded study
+    assert "not loaded" not in results.gene_view.info.text()
+    observed = results.gene_view.points
+    assert observed and all(np.isfinite(ys).all() for _, ys in observed.values())
     save_screenshot(win, tmp_path / "end_to_end_results.png")
 
     # --- Export everything, reopen and check

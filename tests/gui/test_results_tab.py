@@ -6,6 +6,7 @@ import functools
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
@@ -322,3 +323,24 @@ def test_calibration_view_compares_calls_with_permuted_labels(tab, fitted):
     x, _ = tab.calibration.observed.getOriginalDataset()
     assert x is None or len(x) == 0
     assert "moderated quasi-FDR" in tab.calibration.sentence.text()
+
+
+def test_gene_view_reads_in_the_users_terms(qtbot):
+    """A text covariate's groups are named by level (not 'Group[treated] = 0/1'), and the
+    proportion axis shows fractions, not '(x0.001)' with ticks at 200-800."""
+    from engine.fastmix import FastMix
+    from engine.simulate import simulate_study
+    from gui.plots.gene_view import GeneViewWidget
+
+    s = simulate_study(200, 24, seed=8)
+    cov = pd.DataFrame({"Group": np.where(s.covariates.iloc[:, 0].to_numpy() > 0, "treated", "control")},
+                       index=s.covariates.index)
+    fit = FastMix(permutations=0).fit(s.expression, s.proportions, cov, reference={"Group": "control"})
+    view = GeneViewWidget()
+    qtbot.addWidget(view)
+    view.set_model(fit.design_, fit.coef_, fit.fitted_, s.expression)
+    view.show_gene(str(s.expression.index[3]))
+    assert sorted(view.curves) == ["Group: reference level", "Group: treated"]
+    axis = view.plot.plotItem.getAxis("bottom")
+    assert not axis.autoSIPrefix and "(fraction of cells)" in axis.labelText
+    assert "not loaded" not in view.info.text()  # the observed expression was given
