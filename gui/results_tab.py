@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.progress import report
 from gui.models.results_model import ResultsFilterProxyModel, ResultsTableModel
 from gui.plots.export import export_plot, safe_stem
-from gui.plots.volcano import VolcanoWidget
 from gui.results_layout import build
 from study.bundle import write_bundle
 from study.errors import USER_ERRORS
@@ -34,6 +34,35 @@ KIND_GROUPS = (
     ("interaction", "Cell type-specific DE (interactions)"),
 )
 TERM_ROLE = Qt.ItemDataRole.UserRole
+
+
+def export_volcanoes(results, folder: str | os.PathLike, *, fdr: float = 0.05,
+                     highlight: tuple[str | None, str | None] = (None, None), progress=None) -> list[Path]:
+    """A volcano PNG per term in ``folder`` (runs in a worker: painted into QImages, no widget)."""
+    from gui.plots.volcano_image import volcano_png
+
+    folder = Path(folder)
+    written = []
+    for i, term in enumerate(results.terms):
+        report(progress, i, len(results.terms), f"volcano {term}")
+        frame = results.to_frame(term)
+        try:
+            fixed = float(results.fixed_effects.loc[term, "estimate"])
+        except (KeyError, TypeError, ValueError):
+            fixed = None
+        written.append(volcano_png(frame, folder / f"volcano_{safe_stem(term)}.png", fdr=fdr, term=term,
+                                   fixed_effect=fixed, highlight=highlight[1] if highlight[0] == term else None,
+                                   **volcano_evidence(results, term, frame)))
+    return written
+
+
+def export_job(results, folder: str | os.PathLike, *, highlight=(None, None), progress=None,
+               **bundle) -> dict[str, list[Path]]:
+    """The Results tab's export, all of it in the worker: the export bundle, then the volcanoes."""
+    out = write_bundle(results, folder, progress=progress, **bundle)
+    out["volcanoes"] = export_volcanoes(results, Path(folder) / "plots", fdr=bundle.get("fdr", 0.05),
+                                        highlight=highlight, progress=progress)
+    return out
 
 
 def save_screenshot(widget: QWidget, path: str | os.PathLike) -> Path:
@@ -380,23 +409,12 @@ class ResultsTab(QWidget):
             pass
         return found
 
-    def export_plots(self, folder: str | os.PathLike) -> list[Path]:
-        """Every plot as PNG and SVG: a volcano per term, the covariance heatmap, the selected gene's view."""
+    def export_plots(self, folder: str | os.PathLike, *, volcanoes: bool = True) -> list[Path]:
+        """The plots as PNG: a volcano per term (painted as an image, see :func:`export_volcanoes`),
+        and, with SVG too, the covariance heatmap and the selected gene's view (small vector plots)."""
         folder = Path(folder)
-        written: list[Path] = []
-        current = self.current_term()
-        volcano = VolcanoWidget()
-        volcano.resize(900, 700)
-        try:
-            for term in self.terms():
-                volcano.set_data(self.term_frame(term), fdr=self.fdr_spin.value(), term=term,
-                                 **volcano_evidence(self.results, term, self.term_frame(term)),
-                                 fixed_effect=self._fixed_effect(term))
-                if term == current:
-                    volcano.highlight(self.selected_gene())
-                written += export_plot(volcano, folder, f"volcano_{safe_stem(term)}")
-        finally:
-            volcano.deleteLater()
+        written = export_volcanoes(self.results, folder, fdr=self.fdr_spin.value(), highlight=(
+            self.current_term(), self.selected_gene())) if volcanoes else []
         written += export_plot(self.heatmap, folder, "covariance_D")
         if self.gene_view.gene:
             written += export_plot(self.gene_view, folder, f"gene_{safe_stem(self.gene_view.gene)}")
@@ -409,18 +427,19 @@ class ResultsTab(QWidget):
         if self.results is None:
             return None
         folder = Path(folder)
-        plots = self.export_plots(folder / "plots")
+        plots = self.export_plots(folder / "plots", volcanoes=False)  # small ones here; volcanoes in the job
         params = dict(getattr(self.results, "parameters", {}) or {})
         params.update({"export_fdr": self.fdr_spin.value(), "export_top_n": self.top_n_spin.value()})
         report_dict = build_run_report(self.report_inputs(), params,
                                        self.fit if self.fit is not None else self.results,
                                        getattr(self.fit, "timings_", None))
-        kwargs = dict(report=report_dict, top_n=self.top_n_spin.value(), fdr=self.fdr_spin.value())
+        kwargs = dict(report=report_dict, top_n=self.top_n_spin.value(), fdr=self.fdr_spin.value(),
+                      highlight=(self.current_term(), self.selected_gene()))
         self.export_button.setEnabled(False)
 
         def done(result) -> None:
             result = dict(result)
-            result["plots"] = plots
+            result["plots"] = plots + result.pop("volcanoes", [])
             self.last_export, self.last_export_folder = result, folder
             self.export_button.setEnabled(True)
             self.status.setText(f"Exported {sum(len(v) for v in result.values())} files to {folder}")
@@ -438,11 +457,11 @@ class ResultsTab(QWidget):
             Worker = None
         if Worker is None or self.jobs is None:
             try:
-                done(write_bundle(self.results, folder, **kwargs))
+                done(export_job(self.results, folder, **kwargs))
             except Exception as exc:  # noqa: BLE001 - shown to the user
                 failed(str(exc))
             return None
-        worker = Worker(write_bundle, self.results, folder, **kwargs)
+        worker = Worker(export_job, self.results, folder, **kwargs)
         worker.call_in_ui(worker.finished, done)  # closures run in the worker thread otherwise
         worker.call_in_ui(worker.failed, failed)
         worker.call_in_ui(worker.cancelled, lambda: failed("cancelled"))
