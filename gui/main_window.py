@@ -21,6 +21,7 @@ from gui import settings as st
 from gui.project_model import SUFFIX, ProjectModel, pending_recovery
 from gui.samples import read_missing_samples
 from gui.workers import JobRunner, Worker, one_line_error
+from study.fcs_files import collect_fcs_files
 
 TAB_NAMES = ("Gating", "Study", "Analysis", "Results")
 _TAB_CLASSES = (
@@ -34,11 +35,7 @@ GATES_FILTER = ("Gating templates (*.xml *.wsp *.json);;Gating-ML or FlowJo 7-9 
                 "Strategy JSON (*.json);;All files (*)")
 
 
-def find_fcs_files(folder: str | os.PathLike) -> list[Path]:
-    """FCS files directly in ``folder`` (``.fcs``, any case), sorted by name."""
-    folder = Path(folder)
-    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".fcs"),
-                  key=lambda p: p.name.lower())
+FCS_FILTER = "Cytometry files (*.fcs *.FCS *.lmd *.LMD);;All files (*)"
 
 
 class MainWindow(QMainWindow):
@@ -65,6 +62,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self._make_tabs(lazy_tabs)
         self.setCentralWidget(self.tabs)
+        self.setAcceptDrops(True)  # FCS/LMD files or folders dropped on the window are added
         self._make_actions()
         self._make_menus()
         self.statusBar().addPermanentWidget(self.jobs.widget)
@@ -148,7 +146,9 @@ class MainWindow(QMainWindow):
         self.act_save = self._action("&Save", self.save_project, QKeySequence.Save)
         self.act_save_as = self._action("Save &As…", self.save_project_as, QKeySequence.SaveAs)
         self.act_import_fcs = self._action("Import FCS &folder…", self.import_fcs_folder,
-                                           tip="Add every .fcs file of a folder to the project")
+                                           tip="Add every .fcs and .lmd file of a folder to the project")
+        self.act_add_fcs = self._action("&Add FCS files…", self.add_fcs_files,
+                                        tip="Add chosen .fcs or .lmd files (or drop them on the window)")
         self.act_import_gates = self._action("Import &Gating-ML / FlowJo workspace…", self.import_gates,
                                              tip="Replace the gating strategy by one read from a file")
         self.act_export_gates = self._action("&Export Gating-ML…", self.export_gates,
@@ -170,7 +170,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._update_recent_menu)
         self.file_menu.addActions([self.act_save, self.act_save_as])
         self.file_menu.addSeparator()
-        self.file_menu.addActions([self.act_import_fcs, self.act_import_gates, self.act_export_gates])
+        self.file_menu.addActions([self.act_add_fcs, self.act_import_fcs, self.act_import_gates, self.act_export_gates])
         self.file_menu.addSeparator()
         self.file_menu.addAction(self.act_quit)
         self.edit_menu = bar.addMenu("&Edit")
@@ -339,22 +339,43 @@ class MainWindow(QMainWindow):
 
     # -- FCS files ----------------------------------------------------------------------------
     def import_fcs_folder(self, folder: str | os.PathLike | None = None) -> list[str]:
-        """Add the FCS files of a folder to the project and read them in a worker."""
+        """Add the FCS/LMD files of a folder to the project and read them in a worker."""
         if folder is None:
             folder = self._ask_directory("Import FCS folder")
             if folder is None:
                 return []
-        try:
-            files = find_fcs_files(folder)
-        except OSError as exc:
-            self.show_error(f"{folder}: cannot list the folder ({exc.strerror or exc})")
-            return []
+        return self.add_fcs_files([folder])
+
+    def add_fcs_files(self, paths=None) -> list[str]:
+        """Add FCS/LMD files (folders stand for their files); every file left out is listed with
+        its reason. Files are read in a worker."""
+        if paths is None:
+            paths, _ = QFileDialog.getOpenFileNames(self, "Add FCS files", self._start_dir(), FCS_FILTER)
+            if not paths:
+                return []
+        files, skipped = collect_fcs_files(paths)
+        if skipped:
+            listed = "\n".join(f"{name}: {why}" for name, why in skipped.items())
+            self.show_error(f"{len(skipped)} file(s) left out: {next(iter(skipped))}: {next(iter(skipped.values()))}"
+                            + (f" (and {len(skipped) - 1} more, see details)" if len(skipped) > 1 else ""), listed)
+        elif not files:
+            self.show_error("no FCS or LMD file among the files given")
         if not files:
-            self.show_error(f"{folder}: no .fcs files in this folder")
             return []
         added = self.project.add_fcs_files(files)
         self.load_samples()
         return added
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Dropped FCS/LMD files or folders are added like "Add FCS files…"."""
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_fcs_files(paths)
 
     def load_samples(self) -> Worker | None:
         """Read the project's FCS files not loaded yet in a worker, once, whoever (this window or the

@@ -321,3 +321,35 @@ def test_flowjo9_xml_workspace_imports_through_the_file_menu(qtbot, env, monkeyp
                         lambda p, name=None, **kw: calls.append(name) or read_wsp(p, name))
     win.act_import_gates.trigger()
     assert win.last_error is None and calls == ["a2004_O1T2pb05i_A2_A02.fcs"]
+
+
+def test_add_files_and_drop_list_every_file_left_out(qtbot, env, monkeypatch, shared_dir):
+    """'Add FCS files…' takes .fcs and .lmd files (a real Beckman Coulter LMD among them); files
+    dropped on the window are added the same way; every other file is listed with its reason."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    lmd = shared_dir / "data" / "fcs" / "flowio" / "coulter.lmd"
+    (env / "drop").mkdir()
+    _write_fcs(env / "drop" / "C03.fcs")
+    (env / "drop" / "plate layout.xlsx").write_bytes(b"PK")
+    win = _window(qtbot, env)
+    win.show()
+    monkeypatch.setattr("gui.main_window.QFileDialog.getOpenFileNames",
+                        lambda *a, **k: ([str(lmd), str(env / "drop" / "plate layout.xlsx")], ""))
+    with qtbot.waitSignal(win.project.samples_changed, timeout=15000):
+        win.act_add_fcs.trigger()
+    assert [p.name for p in win.project.fcs_paths()] == ["coulter.lmd"]
+    assert "plate layout.xlsx: not an FCS or LMD file (.xlsx)" in win.error_box.text()
+    qtbot.waitUntil(lambda: not win.jobs.is_running(), timeout=15000)
+    assert not isinstance(win.project.samples["coulter"], str)  # the LMD file was read
+
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(env / "drop"))])  # a folder: its FCS files
+    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(win.project.samples_changed, timeout=15000):
+        win.dropEvent(drop)
+    assert [p.name for p in win.project.fcs_paths()] == ["coulter.lmd", "C03.fcs"]
+    assert "plate layout.xlsx" in win.error_box.text()
+    qtbot.waitUntil(lambda: not win.jobs.is_running(), timeout=15000)
