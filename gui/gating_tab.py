@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QWidget
 from gui.gating.edits import GateEditsMixin
 from gui.gating.jobs import GatingJobsMixin
 from gui.gating.layout import TOOL_LABELS, build_ui
+from gui.plots.decades import decade_ticks
 from gui.plots.gate_items import GateItem
 from gui.workers import Worker
 from study.gating_session import TRANSFORM_KINDS, GatingSession, population_parents, transform_ref
@@ -291,6 +292,10 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
         self.plot.set_data(x, y, x_label=self.x_channel.currentText() + _suffix(self.x_transform.currentText()),
                            y_label=self.y_channel.currentText() + _suffix(self.y_transform.currentText()),
                            x_range=xr, y_range=yr)
+        transforms = self._with_axes_transforms(strategy).transforms
+        x_ticks = decade_ticks(transforms.get(dims[0].transform_ref), self.plot.x_range_)
+        y_ticks = None if y is None else decade_ticks(transforms.get(dims[1].transform_ref), self.plot.y_range_)
+        self.plot.set_ticks(x_ticks, y_ticks)
         where = self.current_population or "all events"
         engine = "; counts: FlowJo-compatible (binned display channels)" if strategy.counting == "flowjo" else ""
         self.status.setText(f"{self.current_sample}: {len(x):,} events in {where}{engine}")

@@ -145,6 +145,12 @@ class DensityPlotWidget(pg.GraphicsLayoutWidget):
         self.view_box.set_tool(tool)
 
     # ---- data ---------------------------------------------------------
+    def set_ticks(self, x_ticks=None, y_ticks=None) -> None:
+        """Fixed ticks per axis (``[[(pos, label)...], [minor...]]``, see :mod:`gui.plots.decades`);
+        ``None`` gives pyqtgraph's automatic ticks."""
+        self.plot_item.getAxis("bottom").setTicks(x_ticks)
+        self.plot_item.getAxis("left").setTicks(y_ticks)
+
     def set_labels(self, x_label: str, y_label: str) -> None:
         self.plot_item.setLabel("bottom", x_label, color="k")
         self.plot_item.setLabel("left", y_label, color="k")

@@ -399,3 +399,27 @@ def test_flowjo9_workspace_in_the_gating_tab(qtbot, tmp_path, shared_dir):
     w.close()
     w.project.strategy = None
     gc.collect()  # collect this large tab's Qt/pyqtgraph garbage here, not in a later test
+
+
+def test_transformed_axes_are_labelled_in_decades(tab, tmp_path):
+    """An arcsinh or logicle axis shows 0, 10², 10³ … at the positions of those data values, not the
+    transform's 0-1 display units; a linear axis keeps automatic ticks."""
+    from gating.transforms import LogicleTransform
+    from gui.plots.decades import decade_ticks
+
+    set_axes(tab, "CD45", "CD66b", "arcsinh", "arcsinh")
+    axis = tab.plot.plot_item.getAxis("bottom")
+    major = dict((label, pos) for pos, label in axis._tickLevels[0])
+    ref = tab.current_dimensions()[0].transform_ref
+    t = tab._with_axes_transforms(tab.strategy()).transforms[ref]
+    assert t.kind == "arcsinh"
+    assert {"10³", "10⁴"} <= set(major) and all(lab.startswith(("10", "-10", "0")) for lab in major)
+    assert major["10³"] == pytest.approx(float(t.apply([1000.0])[0]))
+    set_axes(tab, "FSC-A", "SSC-A")
+    assert tab.plot.plot_item.getAxis("bottom")._tickLevels is None
+    logicle = LogicleTransform("l", t=262144, w=0.5, m=4.5)
+    ticks = decade_ticks(logicle, (0.0, 1.0))
+    labels = [label for _, label in ticks[0]]
+    assert labels == ["-10²", "0", "10²", "10³", "10⁴", "10⁵"]
+    assert ticks[0][1][0] == pytest.approx(float(logicle.apply([0.0])[0]))
+    tab.grab().save(str(tmp_path / "gating_decades.png"))
