@@ -34,12 +34,14 @@ class GatingJobsMixin:
     def _on_dafi_done(self, refiner) -> None:
         self.session.refiner = refiner
         self.tree_model.set_dafi(self.session.dafi_counts())
+        self.tree_view.setColumnHidden(5, False)
         self._draw_dafi_overlay()
         self.dafi_refined.emit(refiner)
 
     def _forget_dafi(self) -> None:
         self.session.refiner = None
         self.tree_model.set_dafi({})
+        self.tree_view.setColumnHidden(5, True)
 
     def _draw_dafi_overlay(self) -> None:
         self.plot.clear_overlay()

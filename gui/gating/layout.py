@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QListView,
     QPushButton,
@@ -39,7 +40,7 @@ def build_ui(tab) -> None:
     split.addWidget(centre)
     split.addWidget(right)
     split.setStretchFactor(1, 3)
-    split.setSizes([180, 700, 460])
+    split.setSizes([160, 660, 460])  # columns the tree cannot show in full scroll, never truncate
     QVBoxLayout(tab).addWidget(split)
 
 
@@ -71,6 +72,10 @@ def _population_tree(tab) -> QTreeView:
     view.setContextMenuPolicy(Qt.CustomContextMenu)
     view.customContextMenuRequested.connect(tab._tree_menu)
     view.selectionModel().currentChanged.connect(tab._on_population_selected)
+    header = view.header()
+    header.setStretchLastSection(False)
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # names and headers in full
+    view.setColumnHidden(5, True)  # DAFi / plain: shown once DAFi has refined the gates
     model.rename_requested.connect(tab.rename_gate)
     model.reparent_requested.connect(tab.reparent_gate)
     model.mode_requested.connect(tab.set_dafi_mode)

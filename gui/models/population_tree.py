@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QAbstractItemModel, QMimeData, QModelIndex, Qt, Signal
 
 MIME = "application/x-fastmix-population"
-COLUMNS = ("Population", "Count", "% parent", "DAFi mode", "Re-cluster", "DAFi / plain")
+COLUMNS = ("Population", "Count", "% parent", "Mode", "Re-cluster", "DAFi / plain")
+HEADER_TIPS = ("Gate name (double-click to rename; drag onto another population to re-parent)",
+               "Events in the population", "Percent of the parent population",
+               "DAFi mode of the gate: event (as drawn), cluster (DAFi-refined) or off",
+               "Re-cluster the events inside this gate before refining its children",
+               "DAFi-refined count / plain count (after 'Refine with DAFi')")
 MODES = ("event", "cluster", "slope")
 MODE_LABELS = {"event": "event", "cluster": "DAFi cluster", "slope": "slope"}
 
@@ -139,8 +144,11 @@ class PopulationTreeModel(QAbstractItemModel):
         return len(COLUMNS)
 
     def headerData(self, section, orientation, role=Qt.DisplayRole):  # noqa: N802
-        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(COLUMNS):
-            return COLUMNS[section]
+        if orientation == Qt.Horizontal and 0 <= section < len(COLUMNS):
+            if role == Qt.DisplayRole:
+                return COLUMNS[section]
+            if role == Qt.ToolTipRole:
+                return HEADER_TIPS[section]
         return None
 
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
