@@ -128,6 +128,25 @@ def show_fix(parent: QWidget, title: str, exc: BaseException | str, fix: str | N
     return box
 
 
+def ask_date_ids(parent: QWidget, dates, on_choice) -> QMessageBox:
+    """Non-blocking question about gene IDs Excel turned into dates; ``on_choice`` gets "restore",
+    "allow" or None (decide later)."""
+    shown = ", ".join(dates[:8]) + (f" … (+{len(dates) - 8})" if len(dates) > 8 else "")
+    box = QMessageBox(QMessageBox.Icon.Warning, "Gene IDs that look like dates",
+                      f"{len(dates)} gene ID(s) in the expression matrix look like dates Excel made from gene "
+                      f"symbols: {shown}.", QMessageBox.StandardButton.NoButton, parent)
+    box.setInformativeText("Restore symbols: SEPT9, MARCH5, DEC1 … come back where the date maps to one "
+                           "symbol. Keep as they are: the IDs are used unchanged. FastMix will not run until "
+                           "you choose.")
+    choices = {box.addButton("Restore symbols", QMessageBox.ButtonRole.AcceptRole): "restore",
+               box.addButton("Keep as they are", QMessageBox.ButtonRole.ActionRole): "allow"}
+    box.addButton("Decide later", QMessageBox.ButtonRole.RejectRole)
+    box.buttonClicked.connect(lambda button: on_choice(choices.get(button)))
+    box.setWindowModality(Qt.WindowModality.WindowModal)
+    box.open()
+    return box
+
+
 def recovery_message(recovery_file: Path, project: Path | None) -> str:
     what = f"the project {project.name}" if project is not None else "an unsaved project"
     return (f"FastMix Studio did not close cleanly. Autosaved changes to {what} were found "

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.dialogs import show_fix
+from gui.dialogs import ask_date_ids, show_fix
 from gui.models.role_mapping import COL_REFERENCE, COL_ROLE, ChoiceDelegate, RoleMappingModel
 from gui.models.table_model import DataFrameModel
 from study.assembly import (
@@ -239,21 +239,8 @@ class StudyTab(QWidget):
 
     def ask_date_ids(self, dates: tuple[str, ...]) -> QMessageBox:
         """Offer the fixes for gene IDs Excel turned into dates; the run is blocked until one is chosen."""
-        shown = ", ".join(dates[:8]) + (f" … (+{len(dates) - 8})" if len(dates) > 8 else "")
-        box = QMessageBox(QMessageBox.Icon.Warning, "Gene IDs that look like dates",
-                          f"{len(dates)} gene ID(s) in the expression matrix look like dates Excel made from gene "
-                          f"symbols: {shown}.", QMessageBox.StandardButton.NoButton, self)
-        box.setInformativeText("Restore symbols: SEPT9, MARCH5, DEC1 … come back where the date maps to one "
-                               "symbol. Keep as they are: the IDs are used unchanged. FastMix will not run until "
-                               "you choose.")
-        choices = {box.addButton("Restore symbols", QMessageBox.ButtonRole.AcceptRole): "restore",
-                   box.addButton("Keep as they are", QMessageBox.ButtonRole.ActionRole): "allow"}
-        box.addButton("Decide later", QMessageBox.ButtonRole.RejectRole)
-        box.buttonClicked.connect(lambda button: self.set_date_ids(choices.get(button)))
-        box.setWindowModality(Qt.WindowModality.WindowModal)
-        box.open()
-        self.date_dialog = box
-        return box
+        self.date_dialog = ask_date_ids(self, dates, self.set_date_ids)
+        return self.date_dialog
 
     def set_date_ids(self, choice: str | None) -> None:
         """Store how date-like gene IDs are used: "restore", "allow" or None (undecided)."""
