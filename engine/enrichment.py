@@ -4,6 +4,7 @@ No network: gene sets come from a local ``.gmt`` file (e.g. downloaded once from
 """
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 from typing import Iterable
@@ -14,18 +15,22 @@ from scipy import stats
 
 from engine.errors import InputError
 
-__all__ = ["read_gmt", "over_representation", "RESULT_COLUMNS"]
+__all__ = ["read_gmt", "over_representation", "enrichment_table", "RESULT_COLUMNS", "ENRICHMENT_COLUMNS"]
+
+ENRICHMENT_COLUMNS = ["term", "gene_set", "method", "set_size", "overlap", "p", "fdr", "nes", "leading_edge"]
 
 RESULT_COLUMNS = ["gene_set", "size", "overlap", "expected", "odds_ratio", "p_value", "p_adj", "genes"]
 
 
 def read_gmt(path: str | os.PathLike) -> dict[str, set[str]]:
-    """Gene sets of a ``.gmt`` file: ``name<TAB>description<TAB>gene...`` per line."""
+    """Gene sets of a ``.gmt`` file (or ``.gmt.gz``): ``name<TAB>description<TAB>gene...`` per line;
+    lines starting with ``#`` are comments."""
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", file=str(path))
     sets: dict[str, set[str]] = {}
-    with open(path, encoding="utf-8-sig") as fh:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig") as fh:
         for lineno, line in enumerate(fh, start=1):
             line = line.rstrip("\r\n")
             if not line.strip() or line.startswith("#"):
@@ -84,3 +89,29 @@ def over_representation(genes: Iterable[str], background: Iterable[str], gene_se
                         "expected": np.asarray(expected, dtype=np.float64), "odds_ratio": odds,
                         "p_value": p, "p_adj": p_adj, "genes": pd.Series(members, dtype=object)})
     return out.sort_values(["p_value", "gene_set"], kind="mergesort").reset_index(drop=True)
+
+
+def enrichment_table(results, gene_sets: dict[str, Iterable[str]], *, fdr: float = 0.05, min_size: int = 10,
+                     max_size: int | None = 500) -> pd.DataFrame:
+    """Over-representation (``method`` "ora") of each covariate and interaction term's calls at
+    ``fdr`` (the results' ``fdr``) among all tested genes, BH across sets within a term; one long
+    table with :data:`ENRICHMENT_COLUMNS` (``nes`` is empty for ORA; ``leading_edge`` lists the
+    called genes in the set, ``;``-separated). Terms without calls give no rows."""
+    universe = [str(g) for g in results.genes]
+    rows = []
+    for term in results.terms:
+        if results.term_kinds.get(term) == "cell":
+            continue
+        called = results.fdr[term] if results.fdr is not None else results.quasi_fdr[term]
+        genes = [str(g) for g in called.index[called.to_numpy(dtype=float) <= fdr]]
+        if not genes:
+            continue
+        ora = over_representation(genes, universe, gene_sets, min_size=min_size, max_size=max_size)
+        rows.append(pd.DataFrame({"term": term, "gene_set": ora["gene_set"], "method": "ora",
+                                  "set_size": ora["size"], "overlap": ora["overlap"], "p": ora["p_value"],
+                                  "fdr": ora["p_adj"], "nes": np.nan,
+                                  "leading_edge": ora["genes"].str.replace(",", ";")}))
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object if c in ("term", "gene_set", "method", "leading_edge")
+                                          else np.float64) for c in ENRICHMENT_COLUMNS})
+    return pd.concat(rows, ignore_index=True)[ENRICHMENT_COLUMNS]

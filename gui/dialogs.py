@@ -26,6 +26,9 @@ DATA_LICENCES = (
     "(gating.simulate for the FCS files, engine.simulate for the expression matrix); "
     "it contains no real patient or donor data and is free to use and share (MIT, like the app).",
     "Bundled icons and gating templates: part of FastMix Studio (MIT).",
+    "Bundled GO gene sets (resources/genesets): Gene Ontology annotations, CC BY 4.0 (Gene Ontology "
+    "Consortium, release 2022-07-01), built from the Bioconductor packages org.Hs.eg.db and GO.db "
+    "(Artistic-2.0).",
 )
 
 

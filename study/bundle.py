@@ -20,11 +20,12 @@ from engine.progress import report as tell
 from study import export as ex
 from study import report as rp
 
-__all__ = ["OUTPUT_FILES", "REPORT_FILES", "TABLE_FILES", "write_bundle"]
+__all__ = ["ENRICHMENT_FILE", "OUTPUT_FILES", "REPORT_FILES", "TABLE_FILES", "write_bundle"]
 
 TABLE_FILES = ("fixed_effects.csv", "covariance.csv", "gene_results.csv", "results.xlsx")
 REPORT_FILES = ("report.json", "report.html")
 OUTPUT_FILES = TABLE_FILES + REPORT_FILES
+ENRICHMENT_FILE = "enrichment.csv"  # when a gene-set library is given
 
 
 def _tables(results, folder: Path, report: dict | None) -> list[Path]:
@@ -45,7 +46,8 @@ def _per_term(results, folder: Path, top_n: int, fdr: float) -> dict[str, list[P
 
 
 def write_bundle(results, folder: str | os.PathLike, report: dict | None = None, *, per_term: bool = True,
-                 top_n: int = 100, fdr: float = 0.05, progress: Callable | None = None) -> dict[str, list[Path]]:
+                 top_n: int = 100, fdr: float = 0.05, progress: Callable | None = None,
+                 enrichment: pd.DataFrame | None = None) -> dict[str, list[Path]]:
     """Write the export layout into ``folder``; returns the written paths per kind.
 
     ``report`` (a run report from :func:`study.report.build_run_report`) gets the time the tables
@@ -56,6 +58,8 @@ def write_bundle(results, folder: str | os.PathLike, report: dict | None = None,
     tell(progress, 0, steps, "tables (CSV and Excel)")
     t0 = time.perf_counter()
     out: dict[str, list[Path]] = {"tables": _tables(results, folder, report)}
+    if enrichment is not None:
+        out["enrichment"] = [ex.write_csv(enrichment, folder / ENRICHMENT_FILE)]
     if per_term:
         tell(progress, 1, steps, "files per term (CSV, .rnk, .gmt, gene lists)")
         out.update(_per_term(results, folder, top_n, fdr))

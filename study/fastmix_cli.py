@@ -25,7 +25,7 @@ from engine.errors import InputError, StudioError
 from engine.inputs import read_expression, read_table
 from engine.progress import ProgressCallback
 from engine.study_inputs import StudyInputs, align_inputs, check_design
-from study.bundle import OUTPUT_FILES, write_bundle
+from study.bundle import ENRICHMENT_FILE, OUTPUT_FILES, write_bundle
 
 __all__ = ["OUTPUT_FILES", "load_inputs", "run_fastmix", "write_outputs", "main"]
 
@@ -64,7 +64,8 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
                 weights=None, seed: int = 0, orientation: str = "genes_x_samples",
                 variance: str = "moderated", permutations: int = 200, strata: str | None = None,
                 cell_types: list[str] | None = None, date_ids: str = "error", near_match: str = "error",
-                progress: ProgressCallback | None = None, **fastmix_options) -> tuple[Any, dict]:
+                gene_sets: str | None = None, progress: ProgressCallback | None = None,
+                **fastmix_options) -> tuple[Any, dict]:
     """Read, check, fit and (if ``out_dir``) write ``OUTPUT_FILES``; return ``(FastMix, report)``.
 
     Inputs are file paths (CSV/TSV/XLSX) or DataFrames (expression genes x samples,
@@ -111,6 +112,15 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
                          "warnings": list(study.warnings) + design_warnings}
     report["design"] = {"vif": {k: (float(v) if np.isfinite(v) else None) for k, v in collinearity(design).vif.items()},
                         "warnings": design_warnings}
+    model.enrichment_ = None
+    if gene_sets is not None and str(gene_sets).lower() != "none":
+        from engine.enrichment import enrichment_table
+        from study.genesets import load_library
+
+        library = load_library(gene_sets)
+        model.enrichment_ = enrichment_table(model.results_, library.sets)
+        report["gene_sets"] = {"library": library.name, "version": library.version, "sets": len(library.sets),
+                               "method": "ora: calls at fdr <= 0.05 among all tested genes, BH across sets"}
     if out_dir is not None:
         write_outputs(model, report, out_dir)
     model.study_ = study
@@ -127,10 +137,10 @@ def write_outputs(model, report: dict, out_dir: str | os.PathLike) -> list[Path]
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
-        write_bundle(model.results_, tmp, report, per_term=False)
+        write_bundle(model.results_, tmp, report, per_term=False, enrichment=getattr(model, "enrichment_", None))
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []
-        for name in OUTPUT_FILES:
+        for name in OUTPUT_FILES + ((ENRICHMENT_FILE,) if (tmp / ENRICHMENT_FILE).exists() else ()):
             os.replace(tmp / name, out_dir / name)
             written.append(out_dir / name)
         return written
@@ -167,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variance", choices=("moderated", "pooled"), default="moderated",
                    help="gene variances: 'moderated' (default; empirical-Bayes, calibrated on real data) or "
                         "'pooled' (one variance for all genes, as the R package)")
+    p.add_argument("--gene-sets", default="go-bp", metavar="LIB",
+                   help="enrichment of each term's calls: go-bp (default), go-mf, go-cc (bundled GO), a .gmt file, "
+                        "or none; writes enrichment.csv")
     p.add_argument("--permutations", type=int, default=200, metavar="B",
                    help="design-restricted permutations calibrating the covariate terms (default 200; 0 = off)")
     p.add_argument("--strata", metavar="COL", help="covariates column of strata (e.g. site); permutations stay inside")
@@ -230,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             permutations=args.permutations, strata=args.strata,
             cell_types=[c.strip() for c in args.cell_types.split(",") if c.strip()] if args.cell_types else None,
             date_ids="restore" if args.restore_date_ids else ("warn" if args.allow_date_ids else "error"),
-            near_match="fix" if args.match_ids == "loose" else "error")
+            near_match="fix" if args.match_ids == "loose" else "error", gene_sets=args.gene_sets)
     except StudioError as exc:
         print(f"fastmix: error: {_one_line(exc)}", file=sys.stderr)
         return 2

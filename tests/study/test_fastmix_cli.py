@@ -37,9 +37,10 @@ def test_sim3_matches_r_reference(sim3_run, capsys):
     captured = capsys.readouterr()
     assert "50 samples matched" in captured.out and "informative terms: none" in captured.out
     assert "Cell1.Group:" in captured.out and captured.err == ""
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES + ("enrichment.csv",))  # go-bp default
     assert not [p for p in out.parent.iterdir() if p.name != "out"]  # temp folder removed
-    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == dict.fromkeys(OUTPUT_FILES, file_mode())
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == dict.fromkeys(
+        OUTPUT_FILES + ("enrichment.csv",), file_mode())
 
     fe = pd.read_csv(out / "fixed_effects.csv")
     assert list(fe.columns) == FIXED_COLUMNS
