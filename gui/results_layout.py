@@ -122,7 +122,10 @@ def build_plots(tab) -> None:
 def build_enrichment(tab) -> QWidget:
     """The offline enrichment panel: a .gmt library, Run, and the table of sets."""
     box = QWidget(objectName="enrichmentPanel")
-    tab.gmt_edit = QLineEdit(objectName="gmtPathEdit", placeholderText="Gene-set library (.gmt) on this computer")
+    tab.gmt_edit = QLineEdit("go-bp", objectName="gmtPathEdit",
+                             placeholderText="go-bp, go-mf, go-cc (bundled GO) or a .gmt file")
+    tab.gmt_edit.setToolTip("Bundled Gene Ontology libraries: go-bp (biological process), go-mf (molecular "
+                            "function), go-cc (cellular component); or browse for a .gmt file")
     tab.gmt_browse = QPushButton("Browse…", objectName="gmtBrowseButton")
     tab.enrich_button = QPushButton("Run enrichment", objectName="enrichRunButton")
     tab.enrich_button.setToolTip("Hypergeometric over-representation of the current term's genes with "

@@ -358,16 +358,18 @@ class ResultsTab(QWidget):
         return list(model.frame()["gene"].astype(str).to_numpy()[proxy.compute_mask()])
 
     def run_enrichment(self, gmt_path: str) -> pd.DataFrame | None:
-        """Over-representation of :meth:`enrichment_genes` in the sets of ``gmt_path`` (all genes = background)."""
-        from engine.enrichment import over_representation, read_gmt
+        """Over-representation of :meth:`enrichment_genes` in a library (``go-bp``, ``go-mf``,
+        ``go-cc`` bundled, or a ``.gmt`` path); all tested genes are the background."""
+        from engine.enrichment import over_representation
+        from study.genesets import load_library
 
         if self.results is None:
             return None
         if not gmt_path:
-            self.enrich_status.setText("Choose a .gmt gene-set file first.")
+            self.enrich_status.setText("Choose a library (go-bp, go-mf, go-cc) or a .gmt gene-set file first.")
             return None
         try:
-            sets = read_gmt(gmt_path)
+            sets = load_library(gmt_path).sets
         except (*USER_ERRORS, OSError) as exc:
             self.enrich_status.setText(f"Could not read gene sets: {exc}")
             return None

@@ -344,3 +344,32 @@ def test_gene_view_reads_in_the_users_terms(qtbot):
     axis = view.plot.plotItem.getAxis("bottom")
     assert not axis.autoSIPrefix and "(fraction of cells)" in axis.labelText
     assert "not loaded" not in view.info.text()  # the observed expression was given
+
+
+def test_bundled_go_library_is_the_default_enrichment(qtbot):
+    """With no file at hand the enrichment panel runs the bundled GO BP library: genes named after
+    a set's members and changing with the group in one cell type put that set first."""
+    from engine.fastmix import FastMix
+    from engine.simulate import simulate_study
+    from study.genesets import load_library
+
+    sets = load_library("go-bp").sets
+    target = next(n for n in sorted(sets) if n.startswith("GO:0050852 "))  # T cell receptor signaling
+    others = sorted(set().union(*(sets[n] for n in sorted(sets)[:400])) - sets[target])[:1500]
+    genes = sorted(sets[target]) + others
+    s = simulate_study(len(genes), 40, seed=4)
+    expr = s.expression.set_axis(genes, axis=0)
+    z = s.covariates["Group"].to_numpy() - s.covariates["Group"].mean()
+    signal = s.proportions["Neutrophils"].to_numpy() * z
+    rows = np.arange(len(sets[target]))
+    expr.iloc[rows] += 3.0 * expr.iloc[rows].std(axis=1).to_numpy()[:, None] * signal / signal.std()
+    fit = FastMix(permutations=30, include_covariate_main=False).fit(expr, s.proportions, s.covariates)
+    tab = ResultsTab()
+    qtbot.addWidget(tab)
+    tab.set_results(fit.results_, fit)
+    tab.select_term("Neutrophils.Group")
+    assert tab.gmt_edit.text() == "go-bp"
+    qtbot.mouseClick(tab.enrich_button, Qt.MouseButton.LeftButton)
+    frame = tab.enrichment_frame
+    assert frame.iloc[0]["gene_set"] == target and frame.iloc[0]["p_adj"] <= 0.05
+    assert "sets of go-bp" in tab.enrich_status.text()
