@@ -9,7 +9,17 @@ import platform
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 APP_NAME = "FastMix Studio"
 FALLBACK_VERSION = "0.1.0"
@@ -148,6 +158,38 @@ def ask_date_ids(parent: QWidget, dates, on_choice) -> QMessageBox:
     box.setWindowModality(Qt.WindowModality.WindowModal)
     box.open()
     return box
+
+
+class ColumnChoiceDialog(QDialog):
+    """Tick columns (e.g. the cell types of a blood count); ``on_accept(chosen)`` runs on OK."""
+
+    def __init__(self, parent: QWidget, columns: list[str], message: str, on_accept) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Choose the cell-type columns")
+        self.list = QListWidget()
+        for name in columns:
+            item = QListWidgetItem(name, self.list)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+        label = QLabel(message)
+        label.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        self.accepted.connect(lambda: on_accept(self.chosen()))
+        lay = QVBoxLayout(self)
+        lay.addWidget(label)
+        lay.addWidget(self.list)
+        lay.addWidget(buttons)
+        self.buttons = buttons
+
+    def chosen(self) -> list[str]:
+        return [self.list.item(i).text() for i in range(self.list.count())
+                if self.list.item(i).checkState() == Qt.CheckState.Checked]
+
+    def set_checked(self, name: str, on: bool) -> None:
+        item = self.list.findItems(name, Qt.MatchFlag.MatchExactly)[0]
+        item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
 
 
 def recovery_message(recovery_file: Path, project: Path | None) -> str:

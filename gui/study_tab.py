@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.dialogs import ask_date_ids, show_fix
+from gui.dialogs import ColumnChoiceDialog, ask_date_ids, show_fix
 from gui.models.role_mapping import COL_REFERENCE, COL_ROLE, ChoiceDelegate, RoleMappingModel
 from gui.models.table_model import DataFrameModel
 from study.assembly import (
@@ -40,6 +40,7 @@ from study.assembly import (
     complete_roles,
     date_ids_as_chosen,
     match_report,
+    proportion_columns,
     read_expression_file,
     read_into_cache,
     read_proportions_file,
@@ -81,6 +82,7 @@ class StudyTab(QWidget):
         self.project, self.jobs = project, jobs
         self.error_dialog: QMessageBox | None = None
         self.date_dialog: QMessageBox | None = None
+        self.columns_dialog = None
         self.inputs: CollectedStudy | None = None
         self._sheet: pd.DataFrame | None = None
         self._building = False
@@ -250,18 +252,31 @@ class StudyTab(QWidget):
         study["date_ids"] = choice
         self.project.update_section("study", study, undoable=True, text="Date-like gene IDs")
 
-    def load_proportions(self, path: str | os.PathLike) -> bool:
+    def load_proportions(self, path: str | os.PathLike, columns: list[str] | None = None) -> bool:
+        """Use a proportions file; when its rows add up to more than 100 % (a total or a count column
+        beside the cell types), the user picks the cell-type columns and the check runs on those."""
         path = Path(path)
         try:
-            read_proportions_file(path)
+            read_proportions_file(path, columns)
         except USER_ERRORS as exc:
+            if columns is None and "sum to" in str(exc):
+                return self.choose_proportion_columns(path, exc)
             self.show_error("Cannot use these cell proportions", exc)
             return False
         study = self.project.section("study")
         study["proportions_path"] = self.project.relative(path)
         study["proportions_source"] = "file"
+        study["proportion_columns"] = list(columns) if columns else None
         self.project.update_section("study", study)
         return True
+
+    def choose_proportion_columns(self, path: Path, problem: BaseException) -> bool:
+        """Open the cell-type picker (non-blocking); returns False (nothing loaded yet)."""
+        self.columns_dialog = ColumnChoiceDialog(
+            self, proportion_columns(path), f"{problem}. Tick the cell-type columns; the sum check then "
+            "applies to them only.", lambda chosen: self.load_proportions(path, chosen))
+        self.columns_dialog.open()
+        return False
 
     def set_role(self, column: str, role: str) -> None:
         self.roles_model.set_role(column, role)

@@ -21,9 +21,9 @@ from study.checks import (
     sheet_inputs,
 )
 
-__all__ = ["CollectedStudy", "INPUT_LABELS", "collect_study", "complete_roles", "date_ids_as_chosen", "match_report",
-           "project_proportions", "read_expression_file", "read_into_cache", "read_proportions_file", "read_sheet",
-           "study_renames", "study_roles"]
+__all__ = ["CollectedStudy", "INPUT_LABELS", "collect_study", "complete_roles", "date_ids_as_chosen",
+           "match_report", "project_proportions", "proportion_columns", "read_expression_file", "read_into_cache",
+           "read_proportions_file", "read_sheet", "study_renames", "study_roles"]
 
 # ----------------------------------------------------------------------------- file cache
 _CACHE: dict[tuple, object] = {}
@@ -65,16 +65,31 @@ def read_expression_file(path: Path, genes_in_rows: bool | None) -> pd.DataFrame
     return expr
 
 
-def read_proportions_file(path: Path) -> tuple[pd.DataFrame, str | None]:
+def read_proportions_file(path: Path, columns: list[str] | None = None) -> tuple[pd.DataFrame, str | None]:
+    """Cell fractions of a proportions file; ``columns`` picks the cell types first (a blood count
+    with a total or an absolute count column sums to more than 100 % until they are left out)."""
     from engine.inputs import normalise_proportions, read_table
 
     _require_file(path, "proportions")
 
     def load():
         table = read_table(path, numeric=True)
+        if columns:
+            missing = [c for c in columns if c not in table.columns]
+            if missing:
+                raise InputError(f"cell type '{missing[0]}' is not a column", file=path.name, column=missing[0],
+                                 hint="choose the cell-type columns again")
+            table = table[list(columns)]
         return normalise_proportions(table, path.name)
 
-    return _cached("props", path, None, load)
+    return _cached("props", path, tuple(columns or ()), load)
+
+
+def proportion_columns(path: Path) -> list[str]:
+    """The numeric columns of a proportions file (to choose the cell types from)."""
+    from engine.inputs import read_table
+
+    return [str(c) for c in read_table(_require_file(path, "proportions"), numeric=True).columns]
 
 
 # ----------------------------------------------------------------------------- study section
@@ -123,7 +138,7 @@ def project_proportions(project, study: dict) -> tuple[pd.DataFrame | None, str 
     """Proportions from the chosen source: the Gating tab (``project.proportions``) or an imported file."""
     source = study.get("proportions_source", "gating")
     if source == "file" and study.get("proportions_path"):
-        return read_proportions_file(project.resolve(study["proportions_path"]))
+        return read_proportions_file(project.resolve(study["proportions_path"]), study.get("proportion_columns"))
     props = project.proportions
     if props is None:
         return None, None

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox, QLabel
 
 from engine.errors import InputError
 from engine.simulate import simulate_sim2
@@ -298,3 +299,27 @@ def test_reference_level_follows_the_visible_rule_and_the_user(study_tab, tmp_pa
     ref.setCurrentIndex(ref.findData("ACR"))
     assert tab.roles_model.references()["Status"] == "ACR"
     assert collect_study(tab.project).sheet.reference["Status"] == "ACR"
+
+
+def test_blood_count_with_a_total_column_lets_the_user_pick_the_cell_types(study_tab, tmp_path, qtbot):
+    """A CBC export with a 'WBC' total beside five cell percentages sums to far more than 100 %: the
+    Study tab asks which columns are cell types, and the sum check then applies to those only."""
+    files = make_study(tmp_path / "study", mismatch=False)
+    ids = list(files["sim"].proportions.index)
+    rng = np.random.default_rng(2)
+    pct = rng.dirichlet([40, 30, 8, 3, 1], len(ids)) * 100
+    cbc = pd.DataFrame(np.round(pct, 1), index=ids, columns=["Neutrophils", "Lymphocytes", "Monocytes",
+                                                              "Eosinophils", "Basophils"])
+    cbc.insert(0, "WBC", rng.uniform(4.0, 11.0, len(ids)).round(1))
+    cbc.to_csv(tmp_path / "cbc.csv")
+    tab = study_tab
+    assert not tab.load_proportions(tmp_path / "cbc.csv")
+    dialog = tab.columns_dialog
+    assert dialog is not None and dialog.isVisible() and "sum to" in dialog.findChild(QLabel).text()
+    dialog.set_checked("WBC", False)
+    qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+    study = tab.project.section("study")
+    assert study["proportion_columns"] == ["Neutrophils", "Lymphocytes", "Monocytes", "Eosinophils", "Basophils"]
+    props = collect_study(tab.project).proportions
+    assert list(props.columns) == study["proportion_columns"]
+    np.testing.assert_allclose(props.sum(axis=1), cbc.iloc[:, 1:].sum(axis=1) / 100)  # 100.1 % passes as rounding
