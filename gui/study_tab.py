@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.dialogs import ColumnChoiceDialog, ask_date_ids, show_fix
+from gui.layouts import titled_box
 from gui.models.role_mapping import COL_REFERENCE, COL_ROLE, ChoiceDelegate, RoleMappingModel
 from gui.models.table_model import DataFrameModel
 from study.assembly import (
@@ -57,21 +58,6 @@ from study.errors import USER_ERRORS
 TABLE_FILTER = "Tables (*.csv *.tsv *.txt *.xlsx);;All files (*)"
 
 # ----------------------------------------------------------------------------- widget
-def _box(title: str, buttons: list[QWidget], below: list[QWidget]) -> QGroupBox:
-    """A titled box: a row of controls, then the labels below it."""
-    box = QGroupBox(title)
-    lay = QVBoxLayout(box)
-    row = QHBoxLayout()
-    for w in buttons:
-        row.addWidget(w)
-    row.addStretch(1)
-    lay.addLayout(row)
-    for w in below:
-        lay.addWidget(w)
-    lay.addStretch(1)
-    return box
-
-
 class StudyTab(QWidget):
     """Sample sheet + roles, expression matrix, proportions source and sample match report."""
 
@@ -159,7 +145,7 @@ class StudyTab(QWidget):
         self.expr_warning = QLabel()
         self.expr_warning.setWordWrap(True)
         self.expr_warning.setStyleSheet("color: #a05a00")
-        return _box("2. Expression matrix", [self.load_expr_button, self.genes_in_rows, self.log2_box],
+        return titled_box("2. Expression matrix", [self.load_expr_button, self.genes_in_rows, self.log2_box],
                     [self.expr_label, self.expr_warning])
 
     def _build_proportions(self) -> QGroupBox:
@@ -176,7 +162,7 @@ class StudyTab(QWidget):
         self.load_props_button.clicked.connect(self._browse_proportions)
         self.props_label = QLabel("No cell proportions")
         self.props_label.setWordWrap(True)
-        return _box("3. Cell proportions", [self.props_from_gating, self.props_from_file, self.load_props_button],
+        return titled_box("3. Cell proportions", [self.props_from_gating, self.props_from_file, self.load_props_button],
                     [self.props_label])
 
     def _build_match(self) -> QGroupBox:
