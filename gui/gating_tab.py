@@ -62,6 +62,8 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
         self._workers: list[Worker] = []
         self.batch_dialog = None
         self._n_gates = 0
+        self.skipped_files: list[str] = []
+        self.skipped_box = None
         build_ui(self)
         project.changed.connect(self._on_project_changed)
         if hasattr(project, "samples_changed"):
@@ -105,6 +107,35 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
         from gui.samples import read_missing_samples
         read_missing_samples(self.project, self.jobs)
         self._show_samples()
+
+    def _ask_open_paths(self) -> list[str]:
+        from PySide6.QtWidgets import QFileDialog
+
+        from gui.samples import FCS_FILTER
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add FCS files", "", FCS_FILTER)
+        return list(paths)
+
+    def add_files(self, paths=None) -> list[Path]:
+        """Add FCS/LMD files (or the ones in folders) to the project; the list reads them in a worker.
+
+        Every file left out is listed with its reason in a box and the status line."""
+        from gui import dialogs
+        from gui.samples import fcs_files_to_add, skipped_message
+
+        if paths is None:
+            paths = self._ask_open_paths()
+            if not paths:
+                return []
+        added, skipped = fcs_files_to_add(self.project, paths)
+        self.skipped_files = [f"{name}: {why}" for name, why in skipped.items()]
+        self.skipped_box = None
+        if added:
+            self.project.add_fcs_files(added)
+        if skipped:
+            message, details = skipped_message(skipped)
+            self.status.setText(f"Added {len(added)}; " + message.replace("\n", "  "))
+            self.skipped_box = dialogs.show_error(self, message, details=details)
+        return added
 
     def _show_samples(self) -> None:
         paths = self.project.fcs_paths() if hasattr(self.project, "fcs_paths") else []

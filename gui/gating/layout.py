@@ -33,6 +33,10 @@ TOOL_LABELS = (("select", "Select / pan"), ("rectangle", "Rectangle"), ("polygon
 def build_ui(tab) -> None:
     """Create every widget of ``tab`` and lay them out in a three-pane splitter."""
     left = _column("Samples", _sample_list(tab))
+    tab.add_files_button = QPushButton("Add files…")
+    tab.add_files_button.setToolTip("Add FCS or LMD files to the project (or drop files and folders on the window)")
+    tab.add_files_button.clicked.connect(lambda _=False: tab.add_files())
+    left.layout().addWidget(tab.add_files_button)
     right = _column("Populations", _population_tree(tab))
     centre = _centre(tab)
     split = QSplitter(Qt.Horizontal)
