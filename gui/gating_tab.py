@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QWidget
 
 from gui.gating.edits import GateEditsMixin
@@ -213,8 +213,9 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
     def _sync_axes(self) -> None:
         """Tell the session what the axis pickers show."""
         self.session.axes = replace(self.session.axes, x_channel=self.x_channel.currentData(),
-                                    y_channel=self.y_channel.currentData(), x_kind=self.x_transform.currentText(),
-                                    y_kind=self.y_transform.currentText(), compensate=self.compensate.isChecked())
+                                    y_channel=self.y_channel.currentData(),
+                                    x_kind=self.x_transform.currentData() or "linear",  # text: a name; data: the ref
+                                    y_kind=self.y_transform.currentData() or "linear", compensate=self.compensate.isChecked())
 
     def comp_ref(self) -> str | None:
         self._sync_axes()
@@ -246,9 +247,10 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
             tr.blockSignals(True)
             if ch.findData(channel) >= 0:
                 ch.setCurrentIndex(ch.findData(channel))
-            if tr.findText(kind) < 0:
-                tr.addItem(kind)
-            tr.setCurrentIndex(tr.findText(kind))
+            if tr.findData(kind) < 0:  # e.g. a FlowJo import's transform, named after its channel
+                tr.addItem(self.session.transform_name(kind), kind)
+                tr.setItemData(tr.count() - 1, f"transform {kind!r} of the gating strategy", Qt.ToolTipRole)
+            tr.setCurrentIndex(tr.findData(kind))
             ch.blockSignals(False)
             tr.blockSignals(False)
         self.compensate.blockSignals(True)

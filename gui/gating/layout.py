@@ -21,10 +21,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gating.transforms import make_transform
 from gui.models.population_tree import PopulationTreeModel
 from gui.models.sample_list import SampleListModel
 from gui.plots.density import DensityPlotWidget
-from study.gating_session import TRANSFORM_KINDS
+from study.gating_session import TRANSFORM_KINDS, transform_name
 
 TOOL_LABELS = (("select", "Select / pan"), ("rectangle", "Rectangle"), ("polygon", "Polygon"),
                ("ellipse", "Ellipse"), ("range", "Range"), ("quadrant", "Quadrant"))
@@ -135,7 +136,8 @@ def _axes_bar(tab) -> QHBoxLayout:
     tab.x_channel, tab.y_channel = QComboBox(), QComboBox()
     tab.x_transform, tab.y_transform = QComboBox(), QComboBox()
     for combo in (tab.x_transform, tab.y_transform):
-        combo.addItems(TRANSFORM_KINDS)
+        for kind in TRANSFORM_KINDS:  # text: the transform's name; data: its reference
+            combo.addItem(transform_name(make_transform(kind)) if kind != "linear" else "linear", kind)
     for combo in (tab.x_channel, tab.y_channel, tab.x_transform, tab.y_transform):
         combo.currentIndexChanged.connect(tab._on_axes_changed)
     tab.compensate = QCheckBox("Compensate")
