@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QWidget
 
 from gui.gating.edits import GateEditsMixin
 from gui.gating.jobs import GatingJobsMixin
-from gui.gating.layout import TOOL_LABELS, build_ui
+from gui.gating.layout import TOOL_LABELS, build_ui, fit_population_pane
 from gui.plots.decades import decade_ticks
 from gui.plots.gate_items import GateItem
 from gui.workers import Worker
@@ -69,6 +69,14 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
         if hasattr(project, "samples_changed"):
             project.samples_changed.connect(self._show_samples)
         self.reload_samples()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        fit_population_pane(self)  # sizes are known once shown
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().resizeEvent(event)
+        fit_population_pane(self)
 
     # ================================================================ session state
     #: The sample shown and the population selected: state of the session, read and set here.
@@ -347,8 +355,9 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
             self.tree_model.set_counts({}, self.sample().event_count)
         self.tree_view.expandAll()
         self._set_current_row(self.tree_view, self.tree_model.index_of(self.current_population))
-        for c in range(0, 5):
+        for c in range(self.tree_model.columnCount()):
             self.tree_view.resizeColumnToContents(c)
+        fit_population_pane(self)
 
     def _update_tree_counts(self) -> None:
         if self.result_ is not None:

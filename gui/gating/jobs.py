@@ -65,6 +65,9 @@ class GatingJobsMixin:
         self.session.refiner = refiner
         self.tree_model.set_dafi(self.session.dafi_counts())
         self.tree_view.setColumnHidden(5, False)
+        self.tree_view.resizeColumnToContents(5)
+        from gui.gating.layout import fit_population_pane
+        fit_population_pane(self)  # room for the DAFi / plain column
         self._draw_dafi_overlay()
         self.dafi_refined.emit(refiner)
 
