@@ -132,7 +132,8 @@ class DafiSettingsDialog(QDialog):
 
 # ---------------------------------------------------------------------------
 class _Thumb(pg.PlotWidget):
-    def __init__(self, x, y, old_xy, new_xy, title: str, image=None, x_range=None, y_range=None) -> None:
+    def __init__(self, x, y, old_xy, new_xy, title: str, image=None, x_range=None, y_range=None,
+                 x_ticks=None, y_ticks=None) -> None:
         super().__init__(background="w")
         self.setFixedSize(220, 200)
         pi = self.getPlotItem()
@@ -149,10 +150,18 @@ class _Thumb(pg.PlotWidget):
         from PySide6.QtCore import QRectF
         img.setRect(QRectF(xr[0], yr[0], xr[1] - xr[0], yr[1] - yr[0]))
         pi.addItem(img)
+        pi.getAxis("bottom").setTicks(x_ticks)  # decades in data units on transformed axes
+        pi.getAxis("left").setTicks(y_ticks)
+
+        def clipped(xy):  # open sides run to +-1e12: clip them just outside the view, or Qt draws nothing
+            xs, ys = (np.asarray(v, dtype=float) for v in xy)
+            dx, dy = xr[1] - xr[0], yr[1] - yr[0]
+            return np.clip(xs, xr[0] - dx, xr[1] + dx), np.clip(ys, yr[0] - dy, yr[1] + dy)
+
         if old_xy is not None:
-            pi.plot(*old_xy, pen=pg.mkPen("#7f7f7f", width=1.5, style=Qt.DashLine))
+            pi.plot(*clipped(old_xy), pen=pg.mkPen("#7f7f7f", width=1.5, style=Qt.DashLine), connect="finite")
         if new_xy is not None:
-            pi.plot(*new_xy, pen=pg.mkPen("#d62728", width=2))
+            pi.plot(*clipped(new_xy), pen=pg.mkPen("#d62728", width=2), connect="finite")
         pi.setRange(xRange=xr, yRange=yr, padding=0)
 
 
@@ -179,7 +188,8 @@ class AutoTuneDialog(QDialog):
                 cell.addWidget(lab)
             else:
                 cell.addWidget(_Thumb(t.get("x"), t.get("y"), t.get("old"), t.get("new"), t["sample"],
-                                      t.get("image"), t.get("x_range"), t.get("y_range")))
+                                      t.get("image"), t.get("x_range"), t.get("y_range"), t.get("x_ticks"),
+                                      t.get("y_ticks")))
                 moved = QLabel(t.get("shift_text") or f"moved {t['shift']:.3g} of the axis span")
                 moved.setWordWrap(True)
                 moved.setFixedWidth(220)

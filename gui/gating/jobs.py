@@ -12,9 +12,12 @@ def review_thumbnails(samples: dict, strategy, gate_id: str, results: dict, *, p
     """What the auto-tune review shows per sample (computed in the worker, no Qt): the parent's
     events binned into an image, the template and adapted outlines, and the move in data units."""
     from gui.plots.binning import data_range, histogram2d, log_density
+    from gui.plots.decades import decade_ticks
     from gui.plots.gate_items import outline
 
     gate = strategy.gates[gate_id]
+    dims = (gate.dimensions * 2)[:2]  # a range gate: its one dimension on both axes
+    axis_transforms = [strategy.transforms.get(d.transform_ref) if d.transform_ref else None for d in dims]
     thumbs = []
     for i, (name, res) in enumerate(results.items()):
         report(progress, i, len(results), f"review {name}")
@@ -27,7 +30,8 @@ def review_thumbnails(samples: dict, strategy, gate_id: str, results: dict, *, p
         thumbs.append({"sample": name, "x": x, "y": y, "x_range": xr, "y_range": yr,
                        "image": log_density(histogram2d(x, y, bins=96, x_range=xr, y_range=yr)),
                        "old": outline(gate), "new": outline(res.gate), "shift": float(res.shift),
-                       "shift_text": shift_text(strategy, gate, res.moved), "gate": res.gate})
+                       "shift_text": shift_text(strategy, gate, res.moved), "gate": res.gate,
+                       "x_ticks": decade_ticks(axis_transforms[0], xr), "y_ticks": decade_ticks(axis_transforms[1], yr)})
     return thumbs
 
 

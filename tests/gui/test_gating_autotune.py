@@ -58,6 +58,19 @@ def test_autotune_review_built_in_worker_with_shift_in_data_units(qtbot, gating_
             assert m, text
             got = [float(v.replace(",", "")) for v in m.groups()]
             np.testing.assert_allclose(got, [before, after], rtol=0.01, atol=0.01)
+    # thumbnails: decades in data units, and the open-sided gate drawn (clipped near the view, not at 1e12)
+    import pyqtgraph as pg
+
+    from gui.gating_dialogs import _Thumb
+    thumbs = [t for t in tab.autotune_review_ if "image" in t]
+    assert all(any("10³" in label for _, label in (t["y_ticks"] or [[]])[0]) for t in thumbs)
+    plots = dlg.findChildren(_Thumb)
+    assert len(plots) == len(thumbs)
+    curves = [c for c in plots[0].getPlotItem().items if isinstance(c, pg.PlotDataItem)]
+    assert len(curves) == 2
+    for c in curves:
+        xs, ys = c.getData()
+        assert np.nanmax(np.abs(np.concatenate([xs, ys]))) < 1e3
     assert re.search(r"Auto-tune Neutrophils: \d of 4 sample\(s\) moved; donor\d: moved ", tab.status.text())
     assert not tab.project.data.get("dafi", {}).get("gate_overrides")  # cancelled review: nothing stored
 
