@@ -132,7 +132,8 @@ class DafiSettingsDialog(QDialog):
 
 # ---------------------------------------------------------------------------
 class _Thumb(pg.PlotWidget):
-    def __init__(self, x, y, old_xy, new_xy, title: str) -> None:
+    def __init__(self, x, y, old_xy, new_xy, title: str, image=None, x_range=None, y_range=None,
+                 x_ticks=None, y_ticks=None) -> None:
         super().__init__(background="w")
         self.setFixedSize(220, 200)
         pi = self.getPlotItem()
@@ -140,17 +141,27 @@ class _Thumb(pg.PlotWidget):
         pi.hideButtons()
         self.setMouseEnabled(False, False)
         from gui.plots.density import data_range
-        xr, yr = data_range(x), data_range(y)
-        img = pg.ImageItem(log_density(histogram2d(x, y, bins=96, x_range=xr, y_range=yr)),
-                           axisOrder="col-major")
+        xr = x_range if x_range is not None else data_range(x)
+        yr = y_range if y_range is not None else data_range(y)
+        if image is None:  # binned here only when the caller did not (the auto-tune job bins in its worker)
+            image = log_density(histogram2d(x, y, bins=96, x_range=xr, y_range=yr))
+        img = pg.ImageItem(image, axisOrder="col-major")
         img.setColorMap(pg.colormap.get("viridis"))
         from PySide6.QtCore import QRectF
         img.setRect(QRectF(xr[0], yr[0], xr[1] - xr[0], yr[1] - yr[0]))
         pi.addItem(img)
+        pi.getAxis("bottom").setTicks(x_ticks)  # decades in data units on transformed axes
+        pi.getAxis("left").setTicks(y_ticks)
+
+        def clipped(xy):  # open sides run to +-1e12: clip them just outside the view, or Qt draws nothing
+            xs, ys = (np.asarray(v, dtype=float) for v in xy)
+            dx, dy = xr[1] - xr[0], yr[1] - yr[0]
+            return np.clip(xs, xr[0] - dx, xr[1] + dx), np.clip(ys, yr[0] - dy, yr[1] + dy)
+
         if old_xy is not None:
-            pi.plot(*old_xy, pen=pg.mkPen("#7f7f7f", width=1.5, style=Qt.DashLine))
+            pi.plot(*clipped(old_xy), pen=pg.mkPen("#7f7f7f", width=1.5, style=Qt.DashLine), connect="finite")
         if new_xy is not None:
-            pi.plot(*new_xy, pen=pg.mkPen("#d62728", width=2))
+            pi.plot(*clipped(new_xy), pen=pg.mkPen("#d62728", width=2), connect="finite")
         pi.setRange(xRange=xr, yRange=yr, padding=0)
 
 
@@ -165,6 +176,7 @@ class AutoTuneDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(f"Auto-tune: {gate_id}")
         self.checks: dict[str, QCheckBox] = {}
+        self.shift_labels: dict[str, QLabel] = {}
         grid = QGridLayout()
         for i, t in enumerate(thumbs):
             cell = QVBoxLayout()
@@ -175,8 +187,14 @@ class AutoTuneDialog(QDialog):
                 lab.setFixedWidth(220)
                 cell.addWidget(lab)
             else:
-                cell.addWidget(_Thumb(t["x"], t["y"], t.get("old"), t.get("new"),
-                                      f"{t['sample']}: moved {t['shift']:.3g}"))
+                cell.addWidget(_Thumb(t.get("x"), t.get("y"), t.get("old"), t.get("new"), t["sample"],
+                                      t.get("image"), t.get("x_range"), t.get("y_range"), t.get("x_ticks"),
+                                      t.get("y_ticks")))
+                moved = QLabel(t.get("shift_text") or f"moved {t['shift']:.3g} of the axis span")
+                moved.setWordWrap(True)
+                moved.setFixedWidth(220)
+                self.shift_labels[t["sample"]] = moved
+                cell.addWidget(moved)
                 box = QCheckBox("accept adapted gate")
                 box.setChecked(bool(t.get("accepted", t["shift"] > 0)))
                 self.checks[t["sample"]] = box

@@ -16,12 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QWidget
 
 from gui.gating.edits import GateEditsMixin
 from gui.gating.jobs import GatingJobsMixin
-from gui.gating.layout import TOOL_LABELS, build_ui
+from gui.gating.layout import TOOL_LABELS, build_ui, fit_population_pane
 from gui.plots.decades import decade_ticks
 from gui.plots.gate_items import GateItem
 from gui.workers import Worker
@@ -62,11 +62,21 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
         self._workers: list[Worker] = []
         self.batch_dialog = None
         self._n_gates = 0
+        self.skipped_files: list[str] = []
+        self.skipped_box = None
         build_ui(self)
         project.changed.connect(self._on_project_changed)
         if hasattr(project, "samples_changed"):
             project.samples_changed.connect(self._show_samples)
         self.reload_samples()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        fit_population_pane(self)  # sizes are known once shown
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().resizeEvent(event)
+        fit_population_pane(self)
 
     # ================================================================ session state
     #: The sample shown and the population selected: state of the session, read and set here.
@@ -105,6 +115,35 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
         from gui.samples import read_missing_samples
         read_missing_samples(self.project, self.jobs)
         self._show_samples()
+
+    def _ask_open_paths(self) -> list[str]:
+        from PySide6.QtWidgets import QFileDialog
+
+        from gui.samples import FCS_FILTER
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add FCS files", "", FCS_FILTER)
+        return list(paths)
+
+    def add_files(self, paths=None) -> list[Path]:
+        """Add FCS/LMD files (or the ones in folders) to the project; the list reads them in a worker.
+
+        Every file left out is listed with its reason in a box and the status line."""
+        from gui import dialogs
+        from gui.samples import fcs_files_to_add, skipped_message
+
+        if paths is None:
+            paths = self._ask_open_paths()
+            if not paths:
+                return []
+        added, skipped = fcs_files_to_add(self.project, paths)
+        self.skipped_files = [f"{name}: {why}" for name, why in skipped.items()]
+        self.skipped_box = None
+        if added:
+            self.project.add_fcs_files(added)
+        if skipped:
+            message, details = skipped_message(skipped)
+            self.status.setText(f"Added {len(added)}; " + message.replace("\n", "  "))
+            self.skipped_box = dialogs.show_error(self, message, details=details)
+        return added
 
     def _show_samples(self) -> None:
         paths = self.project.fcs_paths() if hasattr(self.project, "fcs_paths") else []
@@ -182,8 +221,9 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
     def _sync_axes(self) -> None:
         """Tell the session what the axis pickers show."""
         self.session.axes = replace(self.session.axes, x_channel=self.x_channel.currentData(),
-                                    y_channel=self.y_channel.currentData(), x_kind=self.x_transform.currentText(),
-                                    y_kind=self.y_transform.currentText(), compensate=self.compensate.isChecked())
+                                    y_channel=self.y_channel.currentData(),
+                                    x_kind=self.x_transform.currentData() or "linear",  # text: a name; data: the ref
+                                    y_kind=self.y_transform.currentData() or "linear", compensate=self.compensate.isChecked())
 
     def comp_ref(self) -> str | None:
         self._sync_axes()
@@ -215,9 +255,10 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
             tr.blockSignals(True)
             if ch.findData(channel) >= 0:
                 ch.setCurrentIndex(ch.findData(channel))
-            if tr.findText(kind) < 0:
-                tr.addItem(kind)
-            tr.setCurrentIndex(tr.findText(kind))
+            if tr.findData(kind) < 0:  # e.g. a FlowJo import's transform, named after its channel
+                tr.addItem(self.session.transform_name(kind), kind)
+                tr.setItemData(tr.count() - 1, f"transform {kind!r} of the gating strategy", Qt.ToolTipRole)
+            tr.setCurrentIndex(tr.findData(kind))
             ch.blockSignals(False)
             tr.blockSignals(False)
         self.compensate.blockSignals(True)
@@ -314,8 +355,9 @@ class GatingTab(GateEditsMixin, GatingJobsMixin, QWidget):
             self.tree_model.set_counts({}, self.sample().event_count)
         self.tree_view.expandAll()
         self._set_current_row(self.tree_view, self.tree_model.index_of(self.current_population))
-        for c in range(0, 5):
+        for c in range(self.tree_model.columnCount()):
             self.tree_view.resizeColumnToContents(c)
+        fit_population_pane(self)
 
     def _update_tree_counts(self) -> None:
         if self.result_ is not None:

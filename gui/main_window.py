@@ -19,9 +19,8 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTa
 from gui import dialogs
 from gui import settings as st
 from gui.project_model import SUFFIX, ProjectModel, pending_recovery
-from gui.samples import read_missing_samples
+from gui.samples import fcs_files_to_add, read_missing_samples
 from gui.workers import JobRunner, Worker, one_line_error
-from study.fcs_files import collect_fcs_files
 
 TAB_NAMES = ("Gating", "Study", "Analysis", "Results")
 _TAB_CLASSES = (
@@ -353,7 +352,7 @@ class MainWindow(QMainWindow):
             paths, _ = QFileDialog.getOpenFileNames(self, "Add FCS files", self._start_dir(), FCS_FILTER)
             if not paths:
                 return []
-        files, skipped = collect_fcs_files(paths)
+        files, skipped = fcs_files_to_add(self.project, paths)  # also: already listed, sample name taken
         if skipped:
             listed = "\n".join(f"{name}: {why}" for name, why in skipped.items())
             self.show_error(f"{len(skipped)} file(s) left out: {next(iter(skipped))}: {next(iter(skipped.values()))}"

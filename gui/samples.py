@@ -14,7 +14,38 @@ from pathlib import Path
 from engine.progress import report
 from gui.workers import Worker, one_line_error
 
-__all__ = ["read_samples", "read_missing_samples", "missing_paths", "reading_label"]
+__all__ = ["read_samples", "read_missing_samples", "missing_paths", "reading_label", "fcs_files_to_add",
+           "skipped_message", "FCS_FILTER"]
+
+FCS_FILTER = "Cytometry files (*.fcs *.FCS *.lmd *.LMD);;All files (*)"
+
+
+def fcs_files_to_add(project, paths) -> tuple[list[Path], dict[str, str]]:
+    """The FCS/LMD files among ``paths`` (files and folders) the project does not list yet, and a
+    reason for each file left out: not FCS/LMD (see :func:`study.fcs_files.collect_fcs_files`),
+    already in the project, or named like a listed sample (samples are named after their file)."""
+    from study.fcs_files import collect_fcs_files
+
+    files, skipped = collect_fcs_files(paths)
+    listed = {p.resolve() for p in project.fcs_paths()}
+    names = {p.stem: p for p in project.fcs_paths()}
+    new: list[Path] = []
+    for f in files:
+        if f.resolve() in listed:
+            skipped[f.name] = "already in the project"
+        elif f.stem in names:
+            skipped[f.name] = f"a sample named {f.stem!r} is already listed (from {names[f.stem]})"
+        else:
+            names[f.stem] = f
+            new.append(f)
+    return new, skipped
+
+
+def skipped_message(skipped: dict[str, str], limit: int = 15) -> tuple[str, str]:
+    """(message, details): how many files were left out and why, one "name: reason" line each."""
+    lines = [f"{name}: {why}" for name, why in skipped.items()]
+    shown = lines[:limit] + ([f"… and {len(lines) - limit} more (see details)"] if len(lines) > limit else [])
+    return f"{len(lines)} file(s) left out:\n" + "\n".join(shown), "\n".join(lines)
 
 
 def read_samples(paths: list[Path], *, progress=None) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from gating.batch import COUNT_COLUMNS, BatchResult
@@ -19,7 +20,8 @@ from study.gating_settings import DafiSettings
 if TYPE_CHECKING:
     from gating.dafi import DafiRefiner
 
-__all__ = ["autotune_samples", "first_line", "gate_samples", "refine_sample", "sample_counts"]
+__all__ = ["autotune_samples", "first_line", "gate_samples", "parent_coordinates", "refine_sample", "sample_counts",
+           "shift_text"]
 
 
 def first_line(exc: BaseException) -> str:
@@ -80,3 +82,61 @@ def refine_sample(sample: Any, strategy: GatingStrategy, settings: DafiSettings,
     from gating.dafi import DafiRefiner  # scikit-learn: loaded when DAFi first runs
     refiner = DafiRefiner(**settings.refiner_args())
     return refiner.fit(sample, strategy, progress=progress, **settings.fit_args())
+
+
+def parent_coordinates(sample: Any, strategy: GatingStrategy, gate_id: str) -> np.ndarray:
+    """Coordinates (n x 2) of the parent's events in a gate's dimensions (a 1-D gate's twice)."""
+    gate = strategy.gates[gate_id]
+    coords = strategy.gate_coordinates(sample, gate_id)
+    if gate.parent_id is not None:
+        coords = coords[strategy.evaluate(sample, populations=[gate.parent_id]).membership[gate.parent_id]]
+    if coords.shape[1] == 1:
+        coords = np.column_stack([coords[:, 0], coords[:, 0]])
+    return coords
+
+
+def _anchors(gate: Any) -> list[float | None]:
+    """A point of the gate per dimension (gate coordinates): where its move is read in data units."""
+    from gating.gates import EllipsoidGate, PolygonGate, QuadrantGate, RectangleGate
+    n = len(gate.dimensions)
+    if isinstance(gate, RectangleGate):
+        out = []
+        for lo, hi in zip(gate.mins, gate.maxs):
+            finite = [v for v in (lo, hi) if v is not None and np.isfinite(v)]
+            out.append(float(np.mean(finite)) if finite else None)
+        return out
+    if isinstance(gate, PolygonGate):
+        return [float(v) for v in np.mean(np.asarray(gate.vertices, dtype=float), axis=0)]
+    if isinstance(gate, EllipsoidGate):
+        return [float(v) for v in gate.mean]
+    if isinstance(gate, QuadrantGate):
+        out = [None] * n
+        for i, d in enumerate(gate.dividers[:n]):
+            finite = [v for v in d.values if v is not None and np.isfinite(v)]
+            out[i] = float(np.median(finite)) if finite else None
+        return out
+    return [None] * n
+
+
+def _number(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def shift_text(strategy: GatingStrategy, gate: Any, moved: Sequence[float]) -> str:
+    """How far auto-tune moved a gate, per axis in that axis' data units ("FITC-A 1,020 → 1,310").
+
+    On a transformed axis equal display moves are unequal data moves, so the gate's position on the
+    axis before and after is given; on a linear axis the move itself."""
+    parts = []
+    for dim, d, a in zip(gate.dimensions, moved, _anchors(gate)):
+        if not d:
+            continue
+        transform = strategy.transforms.get(dim.transform_ref) if dim.transform_ref else None
+        if transform is None:
+            parts.append(f"{dim.channel} {d:+,.4g}")
+        elif a is None:
+            parts.append(f"{dim.channel} {d:+.3g} display units")
+        else:
+            before, after = (float(v) for v in transform.inverse(np.array([a, a + d])))
+            parts.append(f"{dim.channel} {_number(before)} → {_number(after)}")
+    return "moved " + "; ".join(parts) if parts else "not moved"

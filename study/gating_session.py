@@ -83,6 +83,16 @@ def transform_ref(kind: str) -> str | None:
     return None if kind == "linear" else kind
 
 
+def transform_name(transform) -> str:
+    """Name of a display transform as the axis pickers show it."""
+    if transform is None:
+        return "linear"
+    kind = transform.kind
+    if kind == "flowjo_display":
+        return {"table": "biex"}.get(transform.scale, transform.scale)
+    return {"arcsinh": "asinh", "flowjo_log": "log"}.get(kind, kind)
+
+
 class GatingSession:
     """State of the Gating workspace for one project (see the module docstring)."""
 
@@ -210,6 +220,24 @@ class GatingSession:
         if dims[0] == dims[1] or len(gate.dimensions) != 2:
             return False
         return self.same_dimension(gate.dimensions[0], dims[0]) and self.same_dimension(gate.dimensions[1], dims[1])
+
+    def axis_transform(self, kind: str):
+        """The display transform of an axis kind (a built-in kind or a transform of the strategy, e.g. a
+        FlowJo import's); ``None`` for linear or an unknown reference."""
+        if kind == "linear":
+            return None
+        t = self.strategy_for(self.current_sample).transforms.get(kind)
+        if t is not None:
+            return t
+        try:
+            return make_transform(kind, id=kind)
+        except ValueError:
+            return None
+
+    def transform_name(self, kind: str) -> str:
+        """What the transform picker shows for an axis kind: the transform's name ("logicle", "biex",
+        "asinh", "log", "linear"), not the reference a workspace gave it (often a channel name)."""
+        return transform_name(self.axis_transform(kind))
 
     def values(self, dim: Dimension) -> np.ndarray:
         """Values of ``dim`` for all events of the current sample (cached per sample and dimension)."""

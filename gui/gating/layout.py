@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -21,27 +22,52 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gating.transforms import make_transform
 from gui.models.population_tree import PopulationTreeModel
 from gui.models.sample_list import SampleListModel
 from gui.plots.density import DensityPlotWidget
-from study.gating_session import TRANSFORM_KINDS
+from study.gating_session import TRANSFORM_KINDS, transform_name
 
-TOOL_LABELS = (("select", "Select / pan"), ("rectangle", "Rectangle"), ("polygon", "Polygon"),
+TOOL_LABELS = (("select", "Select"), ("rectangle", "Rectangle"), ("polygon", "Polygon"),
                ("ellipse", "Ellipse"), ("range", "Range"), ("quadrant", "Quadrant"))
 
 
 def build_ui(tab) -> None:
     """Create every widget of ``tab`` and lay them out in a three-pane splitter."""
     left = _column("Samples", _sample_list(tab))
+    tab.add_files_button = QPushButton("Add files…")
+    tab.add_files_button.setToolTip("Add FCS or LMD files to the project (or drop files and folders on the window)")
+    tab.add_files_button.clicked.connect(lambda _=False: tab.add_files())
+    left.layout().addWidget(tab.add_files_button)
     right = _column("Populations", _population_tree(tab))
     centre = _centre(tab)
-    split = QSplitter(Qt.Horizontal)
+    tab.splitter = split = QSplitter(Qt.Horizontal)
     split.addWidget(left)
     split.addWidget(centre)
     split.addWidget(right)
     split.setStretchFactor(1, 3)
-    split.setSizes([160, 660, 460])  # columns the tree cannot show in full scroll, never truncate
-    QVBoxLayout(tab).addWidget(split)
+    split.setSizes([180, 620, 460])  # the tree widens to its columns when needed (fit_population_pane)
+    outer = QVBoxLayout(tab)
+    outer.setContentsMargins(4, 4, 4, 4)
+    outer.addWidget(split)
+
+
+def fit_population_pane(tab) -> None:
+    """Widen the population pane (taking from the plot) until every column of the tree shows whole,
+    as long as the plot keeps its minimum width."""
+    view, split = tab.tree_view, tab.splitter
+    header = view.header()
+    need = sum(max(header.sectionSizeHint(c), view.sizeHintForColumn(c))  # the last section stretches: hints
+               for c in range(header.count()) if not header.isSectionHidden(c))
+    need += 2 * view.frameWidth() + view.verticalScrollBar().sizeHint().width() + 4
+    sizes = split.sizes()
+    if len(sizes) != 3 or sizes[2] >= need or not split.isVisible():
+        return
+    centre_min = max(split.widget(1).minimumSizeHint().width(), tab.toolbar.sizeHint().width() + 4)  # whole toolbar
+    from_centre = min(need - sizes[2], max(0, sizes[1] - centre_min))
+    from_left = min(need - sizes[2] - from_centre, max(0, sizes[0] - 130))
+    if from_centre + from_left > 0:
+        split.setSizes([sizes[0] - from_left, sizes[1] - from_centre, sizes[2] + from_centre + from_left])
 
 
 def _column(title: str, view: QWidget) -> QWidget:
@@ -65,6 +91,7 @@ def _population_tree(tab) -> QTreeView:
     tab.tree_model = model = PopulationTreeModel(tab)
     tab.tree_view = view = QTreeView()
     view.setModel(model)
+    view.setIndentation(14)  # deep trees: room for the count and DAFi columns at 1280 px
     view.setDragDropMode(QAbstractItemView.InternalMove)
     view.setDragEnabled(True)
     view.setAcceptDrops(True)
@@ -110,6 +137,8 @@ def _toolbar(tab) -> QToolBar:
     group = QActionGroup(tab)
     for key, label in TOOL_LABELS:
         act = QAction(label, tab, checkable=True)
+        if key == "select":
+            act.setToolTip("Select, move and edit gates; drag to pan, wheel to zoom")
         act.triggered.connect(lambda _=False, k=key: tab.set_tool(k))
         group.addAction(act)
         tab.toolbar.addAction(act)
@@ -131,7 +160,8 @@ def _axes_bar(tab) -> QHBoxLayout:
     tab.x_channel, tab.y_channel = QComboBox(), QComboBox()
     tab.x_transform, tab.y_transform = QComboBox(), QComboBox()
     for combo in (tab.x_transform, tab.y_transform):
-        combo.addItems(TRANSFORM_KINDS)
+        for kind in TRANSFORM_KINDS:  # text: the transform's name; data: its reference
+            combo.addItem(transform_name(make_transform(kind)) if kind != "linear" else "linear", kind)
     for combo in (tab.x_channel, tab.y_channel, tab.x_transform, tab.y_transform):
         combo.currentIndexChanged.connect(tab._on_axes_changed)
     tab.compensate = QCheckBox("Compensate")
@@ -149,7 +179,7 @@ def _axes_bar(tab) -> QHBoxLayout:
     return axes
 
 
-def _action_buttons(tab) -> QHBoxLayout:
+def _action_buttons(tab) -> QGridLayout:
     """DAFi, auto-tune, apply to all and Gating-ML buttons in one row."""
     buttons = (("dafi_button", "Refine with DAFi", tab.refine_with_dafi),
                ("dafi_settings_button", "DAFi settings…", tab.edit_dafi_settings),
@@ -157,11 +187,11 @@ def _action_buttons(tab) -> QHBoxLayout:
                ("apply_button", "Apply to all samples", tab.apply_to_all),
                ("import_button", "Import Gating-ML…", lambda: tab._file_action("import")),
                ("export_button", "Export Gating-ML…", lambda: tab._file_action("export")))
-    row = QHBoxLayout()
-    for attr, text, slot in buttons:
+    row = QGridLayout()  # two rows of three: the centre stays narrow enough for the population columns
+    for i, (attr, text, slot) in enumerate(buttons):
         button = QPushButton(text)
         button.clicked.connect(lambda _=False, f=slot: f())
         setattr(tab, attr, button)
-        row.addWidget(button)
-    row.addStretch(1)
+        row.addWidget(button, i // 3, i % 3)
+    row.setColumnStretch(3, 1)
     return row

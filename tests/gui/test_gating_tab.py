@@ -56,8 +56,8 @@ def set_axes(tab, x, y, tx="linear", ty="linear"):
     x, y = (sample.channels[sample.channel_index(c)] for c in (x, y))  # markers allowed
     tab.x_channel.setCurrentIndex(tab.x_channel.findData(x))
     tab.y_channel.setCurrentIndex(tab.y_channel.findData(y))
-    tab.x_transform.setCurrentText(tx)
-    tab.y_transform.setCurrentText(ty)
+    tab.x_transform.setCurrentIndex(tab.x_transform.findData(tx))  # by reference: the text is a name
+    tab.y_transform.setCurrentIndex(tab.y_transform.findData(ty))
     QApplication.processEvents()
     tab.plot.scene().update()
     QApplication.processEvents()
