@@ -65,3 +65,52 @@ def test_json_and_html_files(model, tmp_path):
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
     assert "src=" not in page and "href=" not in page and "<link" not in page  # self-contained
     assert f"{model.sigma2_:.6g}" in page
+
+
+def test_html_report_summary_reads_as_a_report(tmp_path):
+    """The HTML opens with the inputs and their SHA-256, the design checks, a calls table equal to
+    the results' calls and what each p-value tests; user text is escaped."""
+    from html.parser import HTMLParser
+
+    from engine.simulate import simulate_study
+    from study.fastmix_cli import run_fastmix
+
+    s = simulate_study(300, 30, seed=2, planted_fraction=0.05)
+    cov = s.covariates.rename(columns={"Group": "<script>G</script>"})  # a column name is user text
+    for name, frame in (("e.csv", s.expression), ("p.csv", s.proportions), ("c.csv", cov)):
+        frame.to_csv(tmp_path / name)
+    model, report = run_fastmix(tmp_path / "e.csv", tmp_path / "p.csv", tmp_path / "c.csv", tmp_path / "out",
+                                permutations=30, date_ids="warn")
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self._row, self._in = [], None, False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self._row = []
+            elif tag in ("td", "th"):
+                self._in = True
+                self._row.append("")
+
+        def handle_endtag(self, tag):
+            if tag == "tr":
+                self.rows.append(self._row)
+            elif tag in ("td", "th"):
+                self._in = False
+
+        def handle_data(self, data):
+            if self._in and self._row is not None:
+                self._row[-1] += data
+
+    parser = Cells()
+    parser.feed(page)
+    hashes = {r[1]: r[3] for r in parser.rows if len(r) == 4 and r[0] in ("expression", "proportions", "covariates")}
+    assert hashes == {n: hashlib.sha256((tmp_path / n).read_bytes()).hexdigest() for n in ("e.csv", "p.csv", "c.csv")}
+    res = model.results_
+    calls = {r[0]: int(r[1]) for r in parser.rows if len(r) == 4 and r[0] in res.terms}
+    assert calls == {t: res.calls(t) for t in res.terms} and sum(calls.values()) > 0
+    assert "What each p-value column tests" in page and "Design checks" in page
