@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from engine.progress import report
 from gui.models.results_model import ResultsFilterProxyModel, ResultsTableModel
-from gui.plots.export import export_plot, safe_stem
+from gui.plots.export import export_plot, export_svg, render_image, safe_stem, save_png
 from gui.results_layout import build
 from study.bundle import write_bundle
 from study.errors import USER_ERRORS
@@ -56,10 +56,12 @@ def export_volcanoes(results, folder: str | os.PathLike, *, fdr: float = 0.05,
     return written
 
 
-def export_job(results, folder: str | os.PathLike, *, highlight=(None, None), progress=None,
+def export_job(results, folder: str | os.PathLike, *, highlight=(None, None), images=None, progress=None,
                **bundle) -> dict[str, list[Path]]:
-    """The Results tab's export, all of it in the worker: the export bundle, then the volcanoes."""
+    """The Results tab's export, all of it in the worker: the export bundle, the PNGs of the plots
+    painted on the GUI thread (``{path: QImage}``), then the volcanoes."""
     out = write_bundle(results, folder, progress=progress, **bundle)
+    out["plot_images"] = [save_png(image, path) for path, image in (images or {}).items()]
     out["volcanoes"] = export_volcanoes(results, Path(folder) / "plots", fdr=bundle.get("fdr", 0.05),
                                         highlight=highlight, progress=progress)
     return out
@@ -422,6 +424,17 @@ class ResultsTab(QWidget):
             written += export_plot(self.gene_view, folder, f"gene_{safe_stem(self.gene_view.gene)}")
         return written
 
+    def _small_plots(self, folder: Path) -> tuple[list[Path], dict]:
+        """SVGs of the heatmap and the gene view written now; their PNGs as painted images for the job."""
+        written, images = [], {}
+        views = [(self.heatmap, "covariance_D")]
+        if self.gene_view.gene:
+            views.append((self.gene_view, f"gene_{safe_stem(self.gene_view.gene)}"))
+        for view, stem in views:
+            written.append(export_svg(view, folder / f"{stem}.svg"))
+            images[folder / f"{stem}.png"] = render_image(view)
+        return written, images
+
     def export_to(self, folder: str | os.PathLike):
         """Export everything into ``folder``: plots now (GUI thread), files in a Worker. Returns the Worker."""
         from study.report import build_run_report
@@ -429,19 +442,19 @@ class ResultsTab(QWidget):
         if self.results is None:
             return None
         folder = Path(folder)
-        plots = self.export_plots(folder / "plots", volcanoes=False)  # small ones here; volcanoes in the job
+        plots, images = self._small_plots(folder / "plots")  # painted here; PNGs encoded in the job
         params = dict(getattr(self.results, "parameters", {}) or {})
         params.update({"export_fdr": self.fdr_spin.value(), "export_top_n": self.top_n_spin.value()})
         report_dict = build_run_report(self.report_inputs(), params,
                                        self.fit if self.fit is not None else self.results,
                                        getattr(self.fit, "timings_", None))
         kwargs = dict(report=report_dict, top_n=self.top_n_spin.value(), fdr=self.fdr_spin.value(),
-                      highlight=(self.current_term(), self.selected_gene()))
+                      highlight=(self.current_term(), self.selected_gene()), images=images)
         self.export_button.setEnabled(False)
 
         def done(result) -> None:
             result = dict(result)
-            result["plots"] = plots + result.pop("volcanoes", [])
+            result["plots"] = plots + result.pop("plot_images", []) + result.pop("volcanoes", [])
             self.last_export, self.last_export_folder = result, folder
             self.export_button.setEnabled(True)
             self.status.setText(f"Exported {sum(len(v) for v in result.values())} files to {folder}")

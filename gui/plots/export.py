@@ -34,12 +34,26 @@ def _atomic(path: Path, write) -> Path:
     return path
 
 
-def export_png(plot, path: str | os.PathLike, *, width: int = PNG_WIDTH) -> Path:
-    """Write ``plot`` as a PNG ``width`` pixels wide."""
+def render_image(plot, *, width: int = PNG_WIDTH):
+    """``plot`` painted into a QImage ``width`` pixels wide (GUI thread; the PNG encoding, which
+    takes most of the time, can then happen anywhere: see :func:`save_png`)."""
     exporter = ImageExporter(_export_source(plot))
     exporter.parameters()["width"] = int(width)
     exporter.parameters()["antialias"] = True
-    return _atomic(Path(path), lambda tmp: exporter.export(str(tmp)))
+    return exporter.export(toBytes=True)
+
+
+def save_png(image, path: str | os.PathLike) -> Path:
+    """Write a QImage as PNG, atomically (safe in a worker thread: QImage is thread-safe)."""
+    def write(tmp: str) -> None:
+        if not image.save(tmp, "PNG"):
+            raise OSError(f"could not write {Path(path).name}")
+    return _atomic(Path(path), write)
+
+
+def export_png(plot, path: str | os.PathLike, *, width: int = PNG_WIDTH) -> Path:
+    """Write ``plot`` as a PNG ``width`` pixels wide."""
+    return save_png(render_image(plot, width=width), path)
 
 
 def _render_svg(source, path: str) -> None:
