@@ -109,7 +109,7 @@ def export_results(results, folder: str | os.PathLike, *, report_dict: dict | No
     report(progress, 5, steps, "run report")
     if report_dict is not None:
         out["report"] = [rp.write_report_json(report_dict, folder / "run_report.json"),
-                         rp.write_report_html(report_dict, folder / "run_report.html")]
+                         rp.write_report_html(report_dict, folder / "run_report.html", results=results)]
     report(progress, steps, steps, "done")
     return out
 

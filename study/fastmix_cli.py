@@ -139,7 +139,7 @@ def write_outputs(model, report: dict, out_dir: str | os.PathLike) -> list[Path]
         write_results_excel(res, tmp / "results.xlsx", report=report)
         report.setdefault("timings_s", {})["write_tables"] = time.perf_counter() - t0
         write_report_json(report, tmp / "report.json")
-        write_report_html(report, tmp / "report.html")
+        write_report_html(report, tmp / "report.html", results=res)
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []
         for name in OUTPUT_FILES:

@@ -175,7 +175,8 @@ def calibration_summary(results, fdr: float = 0.05) -> dict:
     expected = calib.calls(fdr) if calib is not None else {}
     calls = {}
     for t in results.terms:
-        entry = {"method": methods.get(t), "observed": results.calls(t, fdr)}
+        entry = {"kind": (getattr(results, "term_kinds", None) or {}).get(t), "method": methods.get(t),
+                 "observed": results.calls(t, fdr)}
         if t in expected:
             entry.update({k: v for k, v in expected[t].items() if k != "observed"})
         calls[t] = entry
@@ -267,19 +268,12 @@ def _calls_section(report: dict) -> str:
     return "<h2>Calls per term</h2>" + "".join(items)
 
 
-def write_report_html(report: dict, path: str | os.PathLike) -> Path:
-    """Self-contained HTML page (inline CSS and SVG, every value escaped)."""
-    report = jsonable(report)
-    title = f"{APP_NAME} run report"
-    sections = _calls_section(report) + "".join(f"<h2>{html.escape(str(k).replace('_', ' ').capitalize())}</h2>{_html_value(v)}"
-                       for k, v in report.items())
-    page = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title><style>"
-        "body{font-family:sans-serif;margin:2em;max-width:70em}"
-        "table{border-collapse:collapse;margin:.3em 0}th,td{border:1px solid #bbb;padding:.2em .5em;"
-        "text-align:left;vertical-align:top}th{background:#f0f0f0}"
-        "</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>{sections}</body></html>\n"
-    )
-    return write_text(path, page)
+def write_report_html(report: dict, path: str | os.PathLike, results=None, fdr: float = 0.05) -> Path:
+    """Self-contained HTML report (inline CSS, SVG and base64 PNG; every value escaped).
+
+    With ``results`` (a fitted ``FastMix`` or its ``FastMixResults``) the page also draws a
+    volcano plot per covariate term, calling genes at ``fdr``.
+    """
+    from study.report_html import render_report
+
+    return write_text(path, render_report(jsonable(report), results=results, fdr=fdr))
