@@ -1,8 +1,8 @@
 """The run report as one self-contained HTML page (inline CSS, SVG and base64 PNG; no network).
 
-Sections: summary, inputs (SHA-256, size), software, parameters, design checks, calls per term
-with the permuted-label expectation and calibration curves, volcano plots per covariate term,
-what each p-value column tests, notices and timings. Every recorded value is HTML-escaped.
+Sections: summary; calls per term with the permuted-label expectation and calibration curves;
+volcano plots per covariate term; what each p-value column tests; design checks; inputs (SHA-256,
+size), software and parameters; notices and timings. Every recorded value is HTML-escaped.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ P_VALUE_NOTES = (
     ("ols_p / ols_fdr", "Ordinary least squares p-values per gene, without the mixed model; for comparison."),
 )
 
-_CSS = ("body{font-family:sans-serif;margin:2em;max-width:70em;color:#222}"
+_CSS = ("body{font-family:sans-serif;margin:2em;max-width:78em;color:#222}"
         "table{border-collapse:collapse;margin:.3em 0}th,td{border:1px solid #bbb;padding:.2em .5em;"
         "text-align:left;vertical-align:top}th{background:#f0f0f0}td.n{text-align:right}"
         "code{font-size:.9em}.warn{color:#a04000}.plots{display:flex;flex-wrap:wrap;gap:1em}"
@@ -127,15 +127,16 @@ def _calls(report: dict) -> str:
            + _table(["term", "kind", "calls", "expected under permuted labels", "method behind fdr"],
                     rows, {2, 3}))
     curves = (results.get("calibration") or {}).get("curves") or {}
-    items = []
-    for term, entry in results[key].items():
-        svg = _curve_svg(curves[term]) if term in curves else ""
-        items.append(f'<div class="term"><p>{_e(calibration_sentence(term, entry, fdr))}</p>{svg}</div>')
-    if curves:
+    plain = [f"<li>{_e(calibration_sentence(t, e, fdr))}</li>" for t, e in results[key].items() if t not in curves]
+    cards = [f'<div class="term"><p>{_e(calibration_sentence(t, e, fdr))}</p>{_curve_svg(curves[t])}</div>'
+             for t, e in results[key].items() if t in curves]
+    if plain:
+        out += "<ul>" + "".join(plain) + "</ul>"
+    if cards:
         out += ("<h3>Calibration</h3><p>Observed calls (red) against the calls expected under permuted labels "
                 "(grey, dashed) for the k strongest genes: the farther apart, the more the calls stand above "
-                "noise.</p>")
-    return out + '<div class="plots">' + "".join(items) + "</div>"
+                'noise.</p><div class="plots">' + "".join(cards) + "</div>")
+    return out
 
 
 def _p_for_volcano(results, term: str) -> tuple[np.ndarray, str]:
@@ -188,8 +189,8 @@ def _notes(report: dict) -> str:
 def render_report(report: dict, results=None, fdr: float = 0.05) -> str:
     """The whole page; ``report`` must already be JSON-able (see ``study.report.jsonable``)."""
     title = f"{APP_NAME} run report"
-    body = (_summary(report) + _inputs(report) + _software(report) + _parameters(report) + _design(report)
-            + _calls(report) + _volcanoes(results, fdr) + _p_notes() + _notes(report)
+    body = (_summary(report) + _calls(report) + _volcanoes(results, fdr) + _p_notes() + _design(report)
+            + _inputs(report) + _software(report) + _parameters(report) + _notes(report)
             + "<details><summary>Everything recorded in report.json</summary>"
             + "".join(f"<h3>{_e(str(k).replace('_', ' ').capitalize())}</h3>{_html_value(v)}"
                       for k, v in report.items()) + "</details>")
