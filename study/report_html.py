@@ -164,7 +164,9 @@ def _volcanoes(results, fdr: float) -> str:
         plots.append(volcano_svg(t, results.coef[t].to_numpy(dtype=float), p, called, p_label=label))
     return (f"<h2>Volcano plots</h2><p>Coefficient against -log10 of the p-value per gene for each covariate "
             f"term; red genes are called at fdr &le; {_e(f'{fdr:g}')}. Grey shading shows how many genes "
-            "overlap.</p>" + '<div class="plots">' + "".join(plots) + "</div>")
+            "overlap. The y axis is the p-value behind the call (perm_p when permutations ran); a row of points "
+            "on the top edge are genes beyond every permuted statistic (the smallest permutation p-value).</p>"
+            '<div class="plots">' + "".join(plots) + "</div>")
 
 
 def _p_notes() -> str:
