@@ -67,6 +67,6 @@ def write_bundle(results, folder: str | os.PathLike, report: dict | None = None,
     if report is not None:
         report.setdefault("timings_s", {})["write_tables"] = time.perf_counter() - t0
         out["report"] = [rp.write_report_json(report, folder / "report.json"),
-                         rp.write_report_html(report, folder / "report.html")]
+                         rp.write_report_html(report, folder / "report.html", results=results, fdr=fdr)]
     tell(progress, steps, steps, "done")
     return out

@@ -175,7 +175,8 @@ def calibration_summary(results, fdr: float = 0.05) -> dict:
     expected = calib.calls(fdr) if calib is not None else {}
     calls = {}
     for t in results.terms:
-        entry = {"method": methods.get(t), "observed": results.calls(t, fdr)}
+        entry = {"kind": (getattr(results, "term_kinds", None) or {}).get(t), "method": methods.get(t),
+                 "observed": results.calls(t, fdr)}
         if t in expected:
             entry.update({k: v for k, v in expected[t].items() if k != "observed"})
         calls[t] = entry
@@ -267,80 +268,12 @@ def _calls_section(report: dict) -> str:
     return "<h2>Calls per term</h2>" + "".join(items)
 
 
-P_VALUES = (
-    ("fdr", "the FDR behind the app's calls: for a covariate term, the chance the gene does not respond "
-            "to the covariate (perm_fdr: the gain in fit from the covariate in units of the gene's own, "
-            "moderated, residual variance, against permuted labels that keep subjects together) plus the "
-            "chance it responds through another term (1 - attribution); for a cell-type term, the "
-            "moderated quasi-FDR"),
-    ("perm_p", "does the gene respond to the covariate at all? (permutation p-value, pooled over genes)"),
-    ("quasi_p", "is the gene's effect unusual among genes? (the R package's competitive test, one residual "
-                "variance for all genes; kept for comparison, R-compatible mode)"),
-    ("ols_p", "is the gene's effect different from zero? (classical per-gene least squares t-test)"),
-)
+def write_report_html(report: dict, path: str | os.PathLike, results=None, fdr: float = 0.05) -> Path:
+    """Self-contained HTML report (inline CSS, SVG and base64 PNG; every value escaped).
 
+    With ``results`` (a fitted ``FastMix`` or its ``FastMixResults``) the page also draws a
+    volcano plot per covariate term, calling genes at ``fdr``.
+    """
+    from study.report_html import render_report
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _summary_section(report: dict) -> str:
-    """What a reader needs first: inputs with hashes, samples, design checks, calls, what p-values test."""
-    parts = ["<h2>Summary</h2>"]
-    inputs = report.get("inputs") or []
-    if isinstance(inputs, list) and inputs:
-        parts.append("<h3>Inputs</h3>" + _table(["role", "file", "bytes", "SHA-256"], [
-            [i.get("role", ""), i.get("file", ""), i.get("bytes", ""), i.get("sha256", "")] for i in inputs
-            if isinstance(i, dict)]))
-    samples = report.get("samples") or {}
-    if samples:
-        parts.append(f"<p>{html.escape(str(samples.get('matched', '?')))} samples matched; design terms: "
-                     f"{html.escape(', '.join(map(str, samples.get('design_terms', []))))}.</p>")
-    design = report.get("design") or {}
-    if design:
-        warnings = design.get("warnings") or []
-        parts.append("<h3>Design checks</h3>" + ("".join(f"<p class=\"warn\">⚠ {html.escape(str(w))}</p>"
-                                                          for w in warnings)
-                                                  or "<p>No near-collinearity warning.</p>"))
-        vif = design.get("vif") or {}
-        parts.append(_table(["term", "variance inflation"],
-                            [[t, "∞" if v is None else f"{float(v):.3g}"] for t, v in vif.items()]))
-    results = report.get("results") or {}
-    key = next((k for k in results if str(k).startswith("calls_at_fdr_")), None)
-    if key:
-        methods = results.get("fdr_methods") or {}
-        parts.append(f"<h3>Calls at FDR ≤ {html.escape(key.rsplit('_', 1)[-1])}</h3>" + _table(
-            ["term", "calls", "expected under permuted labels", "method"],
-            [[t, e.get("observed", e) if isinstance(e, dict) else e,
-              (f"{e['expected_under_permutation']:.1f}" if isinstance(e, dict)
-               and e.get("expected_under_permutation") is not None else ""),
-              methods.get(t, e.get("method", "") if isinstance(e, dict) else "")]
-             for t, e in results[key].items()]))
-    libs = report.get("gene_sets")
-    if isinstance(libs, dict):
-        parts.append(f"<p>Gene sets: {html.escape(str(libs.get('library')))} ({html.escape(str(libs.get('sets')))} "
-                     f"sets; {html.escape(str(libs.get('version', '')))}).</p>")
-    parts.append("<h3>What each p-value column tests</h3><ul>" + "".join(
-        f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in P_VALUES) + "</ul>")
-    return "".join(parts)
-
-
-def write_report_html(report: dict, path: str | os.PathLike) -> Path:
-    """Self-contained HTML page (inline CSS and SVG, every value escaped)."""
-    report = jsonable(report)
-    title = f"{APP_NAME} run report"
-    sections = (_summary_section(report) + _calls_section(report) + "<h2>Details</h2>"
-                + "".join(f"<h3>{html.escape(str(k).replace('_', ' ').capitalize())}</h3>{_html_value(v)}"
-                          for k, v in report.items()))
-    page = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title><style>"
-        "body{font-family:sans-serif;margin:2em;max-width:70em}"
-        "table{border-collapse:collapse;margin:.3em 0}th,td{border:1px solid #bbb;padding:.2em .5em;"
-        "text-align:left;vertical-align:top}th{background:#f0f0f0}.warn{color:#a05a00}"
-        "</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>{sections}</body></html>\n"
-    )
-    return write_text(path, page)
+    return write_text(path, render_report(jsonable(report), results=results, fdr=fdr))

@@ -1,9 +1,13 @@
 """Run report: hashes, parameters, versions, results summary; JSON and escaped self-contained HTML."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
+import struct
+import zlib
+from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -67,50 +71,148 @@ def test_json_and_html_files(model, tmp_path):
     assert f"{model.sigma2_:.6g}" in page
 
 
-def test_html_report_summary_reads_as_a_report(tmp_path):
-    """The HTML opens with the inputs and their SHA-256, the design checks, a calls table equal to
-    the results' calls and what each p-value tests; user text is escaped."""
-    from html.parser import HTMLParser
+# --- report.html as a real report (issue 13) -------------------------------------------------
 
+class _Page(HTMLParser):
+    """Collects tables (rows of cell texts, keyed by the preceding heading), image data URIs and text."""
+
+    def __init__(self):
+        super().__init__()
+        self.heading, self.tables, self.images, self.text = "", {}, [], []
+        self._tag, self._row, self._cell, self._table, self._depth = None, None, None, None, 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("h2", "h3"):
+            self._tag, self.heading = tag, ""
+        elif tag == "table":
+            self._depth += 1
+            if self._depth == 1:
+                self._table = [] if self.heading in self.tables else self.tables.setdefault(self.heading, [])
+        elif tag == "tr" and self._depth == 1:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None and self._depth == 1:
+            self._cell = ""
+        for key in ("src", "href"):
+            if key in attrs:
+                self.images.append(attrs[key])
+
+    def handle_endtag(self, tag):
+        if tag == self._tag:
+            self._tag = None
+        elif tag in ("td", "th") and self._cell is not None and self._depth == 1:
+            self._row.append(self._cell.strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self._depth == 1:
+            self._table.append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._depth -= 1
+            if self._depth == 0:
+                self._table = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._tag:
+            self.heading += data
+        if self._cell is not None:
+            self._cell += data
+
+
+@pytest.fixture(scope="module")
+def sim_run(tmp_path_factory):
+    """A simulated study written to CSV (one gene named ``<script>``) and run end to end."""
     from engine.simulate import simulate_study
     from study.fastmix_cli import run_fastmix
 
-    s = simulate_study(300, 30, seed=2, planted_fraction=0.05)
-    cov = s.covariates.rename(columns={"Group": "<script>G</script>"})  # a column name is user text
-    for name, frame in (("e.csv", s.expression), ("p.csv", s.proportions), ("c.csv", cov)):
-        frame.to_csv(tmp_path / name)
-    model, report = run_fastmix(tmp_path / "e.csv", tmp_path / "p.csv", tmp_path / "c.csv", tmp_path / "out",
-                                permutations=30, date_ids="warn")
-    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
-    assert "<script>" not in page and "&lt;script&gt;" in page
-
-    class Cells(HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.rows, self._row, self._in = [], None, False
-
-        def handle_starttag(self, tag, attrs):
-            if tag == "tr":
-                self._row = []
-            elif tag in ("td", "th"):
-                self._in = True
-                self._row.append("")
-
-        def handle_endtag(self, tag):
-            if tag == "tr":
-                self.rows.append(self._row)
-            elif tag in ("td", "th"):
-                self._in = False
-
-        def handle_data(self, data):
-            if self._in and self._row is not None:
-                self._row[-1] += data
-
-    parser = Cells()
+    d = tmp_path_factory.mktemp("sim")
+    sim = simulate_study(600, 24, seed=2, planted_fraction=0.05, effect=3.0)
+    expr = sim.expression.copy()
+    expr.index = ["<script>alert(1)</script>"] + list(expr.index[1:])
+    expr.index.name = "gene"
+    expr.to_csv(d / "expr.csv")
+    sim.proportions.to_csv(d / "props.csv", index_label="sample")
+    sim.covariates.rename(columns={"Group": "<script>G</script>"}).to_csv(d / "cov.csv", index_label="sample")
+    model, report = run_fastmix(d / "expr.csv", d / "props.csv", d / "cov.csv", d / "out", permutations=20)
+    page = (d / "out" / "report.html").read_text(encoding="utf-8")
+    parser = _Page()
     parser.feed(page)
-    hashes = {r[1]: r[3] for r in parser.rows if len(r) == 4 and r[0] in ("expression", "proportions", "covariates")}
-    assert hashes == {n: hashlib.sha256((tmp_path / n).read_bytes()).hexdigest() for n in ("e.csv", "p.csv", "c.csv")}
+    return d, model, report, page, parser
+
+
+def _png(uri: str) -> tuple[int, int, bytes]:
+    """Decode a data URI PNG: (width, height, inflated pixel bytes)."""
+    assert uri.startswith("data:image/png;base64,")
+    data = base64.b64decode(uri.split(",", 1)[1])
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    w, h = struct.unpack(">II", data[16:24])
+    idat = b"".join(data[i + 8:i + 8 + struct.unpack(">I", data[i:i + 4])[0]]
+                    for i in _chunk_offsets(data) if data[i + 4:i + 8] == b"IDAT")
+    return w, h, zlib.decompress(idat)
+
+
+def _chunk_offsets(data: bytes):
+    i = 8
+    while i < len(data):
+        yield i
+        i += 12 + struct.unpack(">I", data[i:i + 4])[0]
+
+
+def test_html_calls_table_matches_results(sim_run):
+    _, model, _, _, page = sim_run
     res = model.results_
-    calls = {r[0]: int(r[1]) for r in parser.rows if len(r) == 4 and r[0] in res.terms}
-    assert calls == {t: res.calls(t) for t in res.terms} and sum(calls.values()) > 0
-    assert "What each p-value column tests" in page and "Design checks" in page
+    table = next(rows for head, rows in page.tables.items() if head.startswith("Calls per term"))
+    assert table[0] == ["term", "kind", "calls", "expected under permuted labels", "method behind fdr"]
+    body = {r[0]: r for r in table[1:]}
+    assert list(body) == list(res.terms)
+    expected = res.calibration.calls(0.05)
+    for t in res.terms:
+        assert body[t][1] == res.term_kinds[t]
+        assert int(body[t][2]) == res.calls(t, 0.05) == int((res.fdr[t] <= 0.05).sum())
+        assert body[t][4] == res.fdr_methods[t]
+        if t in expected:
+            assert float(body[t][3]) == pytest.approx(expected[t]["expected_under_permutation"], abs=0.05)
+        else:
+            assert body[t][3] == "not permuted"
+    assert sum(int(r[2]) for r in table[1:]) > 0  # planted genes are found
+
+
+def test_html_inputs_hashes_and_sections(sim_run):
+    d, model, report, _, page = sim_run
+    rows = {r[0]: r for r in page.tables["Inputs"][1:]}
+    for role, name in (("expression", "expr.csv"), ("proportions", "props.csv"), ("covariates", "cov.csv")):
+        data = (d / name).read_bytes()
+        assert rows[role][1] == name and rows[role][3] == hashlib.sha256(data).hexdigest()
+        assert int(rows[role][2].replace(",", "")) == len(data)
+    params = {r[0]: r[1] for r in page.tables["Parameters"][1:]}
+    assert params["permutations"] == "20" and params["variance"] == "moderated" and params["seed"] == "0"
+    software = {r[0]: r[1] for r in page.tables["Software"][1:]}
+    assert software["numpy"] == np.__version__ and software["scipy"] == scipy.__version__
+    vif = {r[0]: float(r[1]) for r in page.tables["Design checks"][1:]}
+    assert vif == pytest.approx({k: round(v, 2) for k, v in report["design"]["vif"].items()}, abs=0.006)
+    text = "".join(page.text)
+    assert "What the p-value columns test" in text and "fdr = perm_fdr + (1 - attribution)" in text
+    assert "R-compatible" in text
+
+
+def test_html_volcano_images_decode_and_are_small(sim_run):
+    _, model, _, html_text, page = sim_run
+    res = model.results_
+    covariate_terms = [t for t in res.terms if res.term_kinds[t] != "cell"]
+    assert covariate_terms and len(page.images) == len(covariate_terms)
+    for uri in page.images:
+        w, h, raw = _png(uri)
+        assert 300 <= w <= 600 and 200 <= h <= 400 and len(raw) == h * (1 + 3 * w)
+        pixels = np.frombuffer(raw, dtype=np.uint8).reshape(h, 1 + 3 * w)[:, 1:].reshape(h, w, 3)
+        assert (pixels < 250).any() and (pixels == 255).mean() > 0.5  # points drawn on white
+        assert len(uri) < 200_000
+    assert len(html_text.encode("utf-8")) < 1_000_000
+
+
+def test_html_is_self_contained_and_escaped(sim_run):
+    _, _, _, html_text, page = sim_run
+    assert all(u.startswith("data:") for u in page.images)
+    assert "<link" not in html_text and "http://" not in html_text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "<script" not in html_text.lower()
+    assert "&lt;script&gt;G&lt;/script&gt;" in html_text  # the covariate's name, escaped
+    assert any("<script>G</script>" in row[0] for row in page.tables["Design checks"][1:])  # parsed back
