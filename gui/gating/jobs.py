@@ -31,7 +31,8 @@ def review_thumbnails(samples: dict, strategy, gate_id: str, results: dict, *, p
                        "image": log_density(histogram2d(x, y, bins=96, x_range=xr, y_range=yr)),
                        "old": outline(gate), "new": outline(res.gate), "shift": float(res.shift),
                        "shift_text": shift_text(strategy, gate, res.moved), "gate": res.gate,
-                       "x_ticks": decade_ticks(axis_transforms[0], xr), "y_ticks": decade_ticks(axis_transforms[1], yr)})
+                       "x_ticks": decade_ticks(axis_transforms[0], xr, min_gap=0.1),  # ~200 px thumbnails
+                       "y_ticks": decade_ticks(axis_transforms[1], yr, min_gap=0.1)})
     return thumbs
 
 

@@ -17,9 +17,10 @@ def _label(value: float) -> str:
     return ("-" if value < 0 else "") + "10" + str(k).translate(_SUPERSCRIPT)
 
 
-def decade_ticks(transform, view_range: tuple[float, float], *, max_decade: int = 7):
+def decade_ticks(transform, view_range: tuple[float, float], *, max_decade: int = 7, min_gap: float = 0.03):
     """``[[(position, label), ...], [(position, ""), ...]]`` (major, minor) for pyqtgraph's
-    ``AxisItem.setTicks``, or ``None`` for a linear axis (automatic ticks)."""
+    ``AxisItem.setTicks``, or ``None`` for a linear axis (automatic ticks). Labels closer than
+    ``min_gap`` (a fraction of the axis) to a kept one are left out (small plots: more)."""
     kind = getattr(transform, "kind", "linear") if transform is not None else "linear"
     if kind in ("linear", "ratio"):
         return None
@@ -36,7 +37,7 @@ def decade_ticks(transform, view_range: tuple[float, float], *, max_decade: int 
     major: list[tuple[float, str]] = []
     for i in order:
         p = pos[i]
-        if np.isfinite(p) and lo <= p <= hi and all(abs(p - q) > (hi - lo) * 0.03 for q, _ in major):
+        if np.isfinite(p) and lo <= p <= hi and all(abs(p - q) > (hi - lo) * min_gap for q, _ in major):
             major.append((float(p), _label(values[i])))
     major.sort()
     minor: list[tuple[float, str]] = []  # none where they would pile up (the linear part near 0)
