@@ -14,7 +14,7 @@ import pandas as pd
 __all__ = ["csv_text"]
 
 
-def _quoted(values: list[str], sep: str) -> list[str]:
+def quote_fields(values: list[str], sep: str) -> list[str]:
     specials = (sep, '"', "\n", "\r")
     joined = "".join(values)
     if not any(ch in joined for ch in specials):  # the usual case (gene symbols, terms): one scan
@@ -38,7 +38,7 @@ def _column(values: pd.Series | pd.Index, sep: str) -> list[str]:
             out.append(repr(v))
         else:
             out.append(str(v))
-    return _quoted(out, sep)
+    return quote_fields(out, sep)
 
 
 def csv_text(df: pd.DataFrame, *, index: bool = False, index_label: str | None = None, sep: str = ",") -> str:
@@ -49,6 +49,6 @@ def csv_text(df: pd.DataFrame, *, index: bool = False, index_label: str | None =
         label = index_label if index_label is not None else (df.index.name or "")
         names.insert(0, str(label))
         columns.insert(0, _column(df.index, sep))
-    lines = [sep.join(_quoted(names, sep))]
+    lines = [sep.join(quote_fields(names, sep))]
     lines += [sep.join(row) for row in zip(*columns)]
     return "\n".join(lines) + "\n"

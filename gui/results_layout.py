@@ -65,6 +65,9 @@ def build_filters(tab) -> QHBoxLayout:
     tab.export_button.setToolTip("Excel, CSV, GSEA .rnk/.gmt, gene lists, plots (PNG+SVG) and run report")
     tab.top_n_spin = QSpinBox(objectName="topNSpin", minimum=5, maximum=5000, value=100)
     tab.top_n_spin.setToolTip("Genes per up/down list in the export")
+    tab.term_csvs_check = QCheckBox("CSV per term", objectName="termCsvsCheck")
+    tab.term_csvs_check.setToolTip("Also write csv/<term>.csv (the rows of gene_results.csv and of the workbook's "
+                                   "sheets, one file per term)")
     filters = QHBoxLayout()
     filters.addWidget(tab.gene_search, 2)
     filters.addWidget(QLabel("FDR"))
@@ -74,6 +77,7 @@ def build_filters(tab) -> QHBoxLayout:
     filters.addStretch(1)
     filters.addWidget(QLabel("Top N"))
     filters.addWidget(tab.top_n_spin)
+    filters.addWidget(tab.term_csvs_check)
     filters.addWidget(tab.export_button)
     return filters
 

@@ -57,9 +57,14 @@ def export_volcanoes(results, folder: str | os.PathLike, *, fdr: float = 0.05,
 
 
 def export_job(results, folder: str | os.PathLike, *, highlight=(None, None), images=None, progress=None,
-               **bundle) -> dict[str, list[Path]]:
-    """The Results tab's export, all of it in the worker: the export bundle, the PNGs of the plots
+               run: tuple | None = None, **bundle) -> dict[str, list[Path]]:
+    """The Results tab's export, all of it in the worker: the run report (from ``run``, the
+    arguments of :func:`study.report.build_run_report`), the export bundle, the PNGs of the plots
     painted on the GUI thread (``{path: QImage}``), then the volcanoes."""
+    if run is not None:
+        from study.report import build_run_report
+
+        bundle["report"] = build_run_report(*run)
     out = write_bundle(results, folder, progress=progress, **bundle)
     out["plot_images"] = [save_png(image, path) for path, image in (images or {}).items()]
     out["volcanoes"] = export_volcanoes(results, Path(folder) / "plots", fdr=bundle.get("fdr", 0.05),
@@ -437,18 +442,16 @@ class ResultsTab(QWidget):
 
     def export_to(self, folder: str | os.PathLike):
         """Export everything into ``folder``: plots now (GUI thread), files in a Worker. Returns the Worker."""
-        from study.report import build_run_report
-
         if self.results is None:
             return None
         folder = Path(folder)
         plots, images = self._small_plots(folder / "plots")  # painted here; PNGs encoded in the job
         params = dict(getattr(self.results, "parameters", {}) or {})
         params.update({"export_fdr": self.fdr_spin.value(), "export_top_n": self.top_n_spin.value()})
-        report_dict = build_run_report(self.report_inputs(), params,
-                                       self.fit if self.fit is not None else self.results,
-                                       getattr(self.fit, "timings_", None))
-        kwargs = dict(report=report_dict, top_n=self.top_n_spin.value(), fdr=self.fdr_spin.value(),
+        run = (self.report_inputs(), params, self.fit if self.fit is not None else self.results,
+               getattr(self.fit, "timings_", None))
+        kwargs = dict(run=run, top_n=self.top_n_spin.value(), fdr=self.fdr_spin.value(),
+                      term_csvs=self.term_csvs_check.isChecked(),
                       highlight=(self.current_term(), self.selected_gene()), images=images)
         self.export_button.setEnabled(False)
 

@@ -3,8 +3,11 @@
 ``folder/`` gets the tables (``results.xlsx`` with a sheet per term, ``gene_results.csv`` with
 every term stacked, ``fixed_effects.csv``, ``covariance.csv``), the run report
 (``report.json``, ``report.html``) when one is given, and, with ``per_term``, the files for
-downstream tools: ``csv/<term>.csv``, ``gsea/<term>.rnk``, ``gsea/significant_sets.gmt`` and
-``gene_lists/<term>_{up,down}.{txt,grp}`` with ``background.txt``. Every file is written
+downstream tools: ``gsea/<term>.rnk``, ``gsea/significant_sets.gmt`` and
+``gene_lists/<term>_{up,down}.{txt,grp}`` with ``background.txt``, plus ``csv/<term>.csv``
+with ``term_csvs`` (the same rows as ``gene_results.csv`` and the workbook's sheets: off by
+default, it would add a third copy of the largest table). The ranked tables are formatted
+once (:class:`study.export.ResultTables`) for every file that holds them. Every file is written
 atomically (:mod:`study.files`); progress is reported per step and a cancel stops between steps.
 """
 from __future__ import annotations
@@ -28,25 +31,29 @@ OUTPUT_FILES = TABLE_FILES + REPORT_FILES
 ENRICHMENT_FILE = "enrichment.csv"  # when a gene-set library is given
 
 
-def _tables(results, folder: Path, report: dict | None) -> list[Path]:
+def _tables(results, folder: Path, report: dict | None, tables: ex.ResultTables) -> list[Path]:
     ex.write_csv(results.fixed_effects.reset_index(), folder / "fixed_effects.csv")
     ex.write_csv(pd.DataFrame(results.covariance), folder / "covariance.csv", index=True, index_label="term")
-    ex.write_csv(results.to_frame(), folder / "gene_results.csv")
-    ex.write_results_excel(results, folder / "results.xlsx", report=report)
+    ex.write_gene_results(results, folder / "gene_results.csv", tables)
+    ex.write_results_excel(results, folder / "results.xlsx", report=report, tables=tables)
     return [folder / f for f in TABLE_FILES]
 
 
-def _per_term(results, folder: Path, top_n: int, fdr: float) -> dict[str, list[Path]]:
-    for sub in ("csv", "gsea", "gene_lists"):
+def _per_term(results, folder: Path, top_n: int, fdr: float, tables: ex.ResultTables | None) -> dict[str, list[Path]]:
+    out: dict[str, list[Path]] = {}
+    if tables is not None:
+        (folder / "csv").mkdir(exist_ok=True)
+        out["csv"] = ex.write_term_csvs(results, folder / "csv", tables)
+    for sub in ("gsea", "gene_lists"):
         (folder / sub).mkdir(exist_ok=True)
-    return {"csv": list(ex.write_term_csvs(results, folder / "csv")),
-            "rnk": list(ex.write_rnk(results, folder / "gsea")),
-            "gmt": [ex.write_gmt(results, folder / "gsea" / "significant_sets.gmt", fdr=fdr)],
-            "gene_lists": list(ex.write_gene_lists(results, folder / "gene_lists", top_n=top_n))}
+    out.update({"rnk": list(ex.write_rnk(results, folder / "gsea")),
+                "gmt": [ex.write_gmt(results, folder / "gsea" / "significant_sets.gmt", fdr=fdr)],
+                "gene_lists": list(ex.write_gene_lists(results, folder / "gene_lists", top_n=top_n))})
+    return out
 
 
 def write_bundle(results, folder: str | os.PathLike, report: dict | None = None, *, per_term: bool = True,
-                 top_n: int = 100, fdr: float = 0.05, progress: Callable | None = None,
+                 term_csvs: bool = False, top_n: int = 100, fdr: float = 0.05, progress: Callable | None = None,
                  enrichment: pd.DataFrame | None = None) -> dict[str, list[Path]]:
     """Write the export layout into ``folder``; returns the written paths per kind.
 
@@ -57,12 +64,13 @@ def write_bundle(results, folder: str | os.PathLike, report: dict | None = None,
     steps = 3 if per_term else 2
     tell(progress, 0, steps, "tables (CSV and Excel)")
     t0 = time.perf_counter()
-    out: dict[str, list[Path]] = {"tables": _tables(results, folder, report)}
+    tables = ex.ResultTables(results)
+    out: dict[str, list[Path]] = {"tables": _tables(results, folder, report, tables)}
     if enrichment is not None:
         out["enrichment"] = [ex.write_csv(enrichment, folder / ENRICHMENT_FILE)]
     if per_term:
-        tell(progress, 1, steps, "files per term (CSV, .rnk, .gmt, gene lists)")
-        out.update(_per_term(results, folder, top_n, fdr))
+        tell(progress, 1, steps, "files per term (.rnk, .gmt, gene lists" + (", CSV)" if term_csvs else ")"))
+        out.update(_per_term(results, folder, top_n, fdr, tables if term_csvs else None))
     tell(progress, steps - 1, steps, "run report")
     if report is not None:
         report.setdefault("timings_s", {})["write_tables"] = time.perf_counter() - t0

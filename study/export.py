@@ -1,10 +1,15 @@
-"""Writing FastMix results: Excel workbook, CSV per term, GSEA .rnk, gene lists and .gmt.
+"""Writing FastMix results: Excel workbook, all-terms CSV, CSV per term, GSEA .rnk, gene lists and .gmt.
 
 Every writer is atomic (:mod:`study.files`: temporary file beside the target, fsync, rename) and
 neutralises text that a spreadsheet would run as a formula (``= + - @``, tab, CR).
 Gene symbols are written as text so that SEPT1 or MARCH1 never turn into dates.
 ``results`` is a ``engine.results.FastMixResults`` (``terms``, ``to_frame``,
 ``fixed_effects``, ``covariance``, ``parameters``).
+
+The ranked tables carry ``DIGITS`` significant digits (more than 24 samples support; the
+project's results file keeps every float64 exactly): each table is formatted once
+(:class:`ResultTables`) and pasted into ``gene_results.csv``, ``csv/<term>.csv`` and the
+workbook's sheets.
 """
 from __future__ import annotations
 
@@ -18,12 +23,14 @@ import pandas as pd
 
 from engine.cells import excel_value, safe_cell
 from engine.csvtext import csv_text
-from engine.xlsx import sheet_xml, write_workbook
+from engine.results import COLUMNS
+from engine.tabletext import FormattedTable
+from engine.xlsx import sheet_xml, worksheet, write_workbook
 from study.files import atomic_path, write_text
 
 __all__ = [
-    "safe_cell", "safe_frame", "sheet_names", "file_stem", "term_table",
-    "write_csv", "write_results_excel", "write_term_csvs", "write_rnk", "rnk_scores",
+    "DIGITS", "ResultTables", "safe_cell", "safe_frame", "sheet_names", "file_stem", "term_table",
+    "write_csv", "write_gene_results", "write_results_excel", "write_term_csvs", "write_rnk", "rnk_scores",
     "write_gene_lists", "write_gmt",
 ]
 
@@ -31,6 +38,7 @@ _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 _FILE_BAD = re.compile(r"[^A-Za-z0-9._+-]+")
 TERM_COLUMNS = ["gene", "coefficient", "random_effect", "quasi_p", "quasi_fdr", "ols_p", "ols_fdr",
                 "perm_p", "perm_fdr", "attribution", "fdr", "rank"]
+DIGITS = 7  # significant digits of the numbers in the exported result tables
 
 
 def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -92,9 +100,40 @@ def sheet_names(names, reserved=()) -> dict[str, str]:
 
 def term_table(results, term: str) -> pd.DataFrame:
     """Results of one term, ranked by the app's ``fdr`` (columns ``TERM_COLUMNS``)."""
-    df = results.to_frame(term)
-    df = df.loc[df["term"] == term] if "term" in df.columns else df
-    return df.sort_values(["rank", "gene"], kind="mergesort")[TERM_COLUMNS].reset_index(drop=True)
+    df = results.to_frame(term)  # in rank order (1 = strongest), one row per gene
+    return df[TERM_COLUMNS].reset_index(drop=True)
+
+
+class ResultTables:
+    """Every term's ranked table formatted once (``digits`` significant digits), for all writers."""
+
+    def __init__(self, results, digits: int | None = DIGITS) -> None:
+        self.results, self.digits = results, digits
+        self._tables: dict[str, FormattedTable] = {}
+
+    def __getitem__(self, term: str) -> FormattedTable:
+        if term not in self._tables:
+            self._tables[term] = FormattedTable(self.results.to_frame(term), digits=self.digits,
+                                                text_columns=("gene", "term"))
+        return self._tables[term]
+
+    def csv(self, term: str | None = None) -> str:
+        """CSV text of one term (``TERM_COLUMNS``) or, with ``term=None``, of every term stacked (``COLUMNS``)."""
+        if term is not None:
+            return self[term].csv_header(TERM_COLUMNS) + self[term].csv_body(TERM_COLUMNS)
+        terms = list(self.results.terms)
+        head = self[terms[0]].csv_header(COLUMNS) if terms else ",".join(COLUMNS) + "\n"
+        return head + "".join(self[t].csv_body(COLUMNS) for t in terms)
+
+    def sheet(self, term: str) -> str:
+        """Worksheet XML of one term (``TERM_COLUMNS``; genes as text)."""
+        return worksheet(self[term].xlsx_header(TERM_COLUMNS), self[term].xlsx_rows(TERM_COLUMNS))
+
+
+def write_gene_results(results, path: str | os.PathLike, tables: ResultTables | None = None) -> Path:
+    """``gene_results.csv``: every term's ranked table stacked (columns ``engine.results.COLUMNS``)."""
+    write_text(path, (tables or ResultTables(results)).csv())
+    return Path(path)
 
 
 def _flatten(prefix: str, value: Any, out: list) -> None:
@@ -108,15 +147,17 @@ def _flatten(prefix: str, value: Any, out: list) -> None:
         out.append((prefix, value))
 
 
-def write_results_excel(results, path: str | os.PathLike, report: dict | None = None) -> Path:
+def write_results_excel(results, path: str | os.PathLike, report: dict | None = None,
+                        tables: ResultTables | None = None) -> Path:
     """Workbook: a ranked sheet per term, fixed effects, covariance D, parameters, run report.
 
-    Written by :mod:`engine.xlsx` (about 3x faster than xlsxwriter on large studies);
+    Written by :mod:`engine.xlsx` (about 5x faster than xlsxwriter on large studies);
     gene symbols are text cells formatted '@', formula-like text is neutralised.
     """
+    tables = tables or ResultTables(results)
     reserved = ("Fixed effects", "Covariance D", "Parameters", "Columns", "Run report")
     names = sheet_names(list(results.terms), reserved=reserved)
-    sheets = [(names[t], sheet_xml(term_table(results, t), text_columns=("gene",))) for t in results.terms]
+    sheets = [(names[t], tables.sheet(t)) for t in results.terms]
     sheets.append(("Fixed effects", sheet_xml(results.fixed_effects.reset_index(), text_columns=("term",))))
     cov = pd.DataFrame(results.covariance)
     cov = cov.rename_axis("term").reset_index()
@@ -139,11 +180,15 @@ def write_results_excel(results, path: str | os.PathLike, report: dict | None = 
     return Path(path)
 
 
-def write_term_csvs(results, folder: str | os.PathLike) -> list[Path]:
+def write_term_csvs(results, folder: str | os.PathLike, tables: ResultTables | None = None) -> list[Path]:
     """One ranked CSV per term (``<term>.csv``) in ``folder``."""
     folder = Path(folder)
+    tables = tables or ResultTables(results)
     stems = _unique_stems(results.terms)
-    return [write_csv(term_table(results, t), folder / f"{stems[t]}.csv") for t in results.terms]
+    paths = [folder / f"{stems[t]}.csv" for t in results.terms]
+    for t, path in zip(results.terms, paths):
+        write_text(path, tables.csv(t))
+    return paths
 
 
 def rnk_scores(results, term: str) -> pd.Series:
@@ -180,7 +225,7 @@ def write_rnk(results, folder: str | os.PathLike) -> list[Path]:
     for t in results.terms:
         s = rnk_scores(results, t)
         path = folder / f"{stems[t]}.rnk"
-        lines = "".join(f"{safe_cell(g)}\t{v:.10g}\n" for g, v in zip(s.index, s.to_numpy()))
+        lines = "".join(f"{safe_cell(g)}\t{v:.{DIGITS}g}\n" for g, v in zip(s.index, s.to_numpy()))
         write_text(path, lines)
         paths.append(path)
     return paths

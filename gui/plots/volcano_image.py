@@ -21,6 +21,7 @@ from study.files import atomic_path
 __all__ = ["volcano_png"]
 
 _MARGIN = (80, 50, 30, 60)  # left, top, right, bottom
+_BATCH = 1500  # points per drawPoints call (each about 10 ms; a worker then never blocks the GUI thread long)
 
 
 def _ticks(lo: float, hi: float, n: int = 6) -> np.ndarray:
@@ -74,7 +75,9 @@ def volcano_png(frame: pd.DataFrame, path: str | os.PathLike, *, fdr: float = 0.
                                     (ok & called & ~up, DOWN_COLOUR, 230)):
             px, py = to_px(x[mask], y[mask])
             p.setPen(QPen(QColor(*colour, alpha), 4, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
-            p.drawPoints([QPointF(a, b) for a, b in zip(px.tolist(), py.tolist())])
+            points = [QPointF(a, b) for a, b in zip(px.tolist(), py.tolist())]
+            for i in range(0, len(points), _BATCH):  # Qt holds the GIL while it draws: short calls
+                p.drawPoints(points[i:i + _BATCH])
         _guides(p, area, to_px, y[ok & called], fixed_effect)
         _label_gene(p, frame, x, y, highlight, to_px)
         p.setFont(QFont("sans-serif", 12, QFont.Weight.Bold))

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pandas as pd
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from engine.fastmix import FastMix
@@ -71,6 +72,11 @@ def test_export_results_in_worker_writes_every_file(qtbot, tmp_path):
     tab.select_term("Cell2.Group")
     tab.table.selectRow(0)
     out = tmp_path / "export"
+    tab.show()
+    qtbot.waitExposed(tab)
+    assert not tab.term_csvs_check.isChecked()  # off by default: a third copy of the largest table
+    qtbot.mouseClick(tab.term_csvs_check, Qt.MouseButton.LeftButton)
+    assert tab.term_csvs_check.isChecked()
     with qtbot.waitSignal(tab.export_finished, timeout=30000) as blocker:
         worker = tab.export_to(out)
     assert worker is not None  # really ran in a Worker
@@ -95,15 +101,19 @@ def test_export_results_in_worker_writes_every_file(qtbot, tmp_path):
     wb.close()
 
     # CSV per term, GSEA rnk sorted descending with the agreed score, gmt, gene lists
+    read = functools.partial(pd.read_csv, dtype={"gene": str}, keep_default_na=False, na_values=[""])
+    stacked = read(out / "gene_results.csv")
     for t in res.terms:
-        csv = pd.read_csv(out / "csv" / f"{t}.csv", dtype={"gene": str}, keep_default_na=False)
+        csv = read(out / "csv" / f"{t}.csv")
         assert len(csv) == len(res.genes)
+        same = stacked.loc[stacked["term"] == t].drop(columns="term").reset_index(drop=True)
+        pd.testing.assert_frame_equal(csv, same)  # the same rows as gene_results.csv
         rnk = _read_rnk(out / "gsea" / f"{t}.rnk")
         assert rnk.index.is_unique and len(rnk) == len(res.genes)
         assert np.all(np.diff(rnk.to_numpy()) <= 0)
         g = "SEPT7"
         expect = np.sign(res.coef.loc[g, t]) * res.score.loc[g, t]  # the app's ranking statistic
-        assert rnk[g] == pytest.approx(expect, rel=1e-8)
+        assert rnk[g] == pytest.approx(expect, rel=5e-7)  # 7 significant digits
     assert (out / "gsea" / "significant_sets.gmt").is_file()
     up = (out / "gene_lists" / "Cell2.Group_up.txt").read_text().split()
     assert len(up) == 100
@@ -139,6 +149,7 @@ def test_export_results_function_reports_progress_and_cancels(tmp_path):
     write_bundle(fit.results_, tmp_path / "a", progress=lambda d, t, m: seen.append((d, t, m)))
     assert seen[0][0] == 0 and seen[-1][0] == seen[-1][1]
     assert not (tmp_path / "a" / "report.json").exists()  # no report asked for
+    assert (tmp_path / "a" / "gsea").is_dir() and not (tmp_path / "a" / "csv").exists()  # CSV per term: opt-in
 
     def cancel(done, total, message):
         if done >= 1:  # after the tables, before the files per term

@@ -322,7 +322,7 @@ def test_model_options_reach_the_fit(sim2_files, tmp_path):
         np.testing.assert_allclose(fe[key]["t"].to_numpy(), ref.fixed_effects_["t"].to_numpy(), rtol=1e-9, err_msg=key)
         q = pd.read_csv(tmp_path / key / "gene_results.csv").pivot(index="gene", columns="term", values="quasi_p")
         q = q.loc[list(ref.quasi_p_.index), list(ref.quasi_p_.columns)]
-        np.testing.assert_allclose(q.to_numpy(), ref.quasi_p_.to_numpy(), rtol=1e-9, err_msg=key)
+        np.testing.assert_allclose(q.to_numpy(), ref.quasi_p_.to_numpy(), rtol=5e-7, err_msg=key)  # 7 significant digits
         assert not np.allclose(q.to_numpy(), q_default.loc[q.index, q.columns].to_numpy(), rtol=1e-6), key
 
 
