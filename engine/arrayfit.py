@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy import special, stats
+from scipy import special  # not scipy.stats: its import costs more than a whole fit
 
 from .design import check_rank
 from .detect import informative_gmm, informative_shapiro
@@ -74,8 +74,8 @@ class ArrayFit:
 
 def truncation_lambda(d: int, trim: float) -> float:
     """Closed-form truncated chi-square correction: (1-trim) / F_{d+2}(q_{d}(1-trim))."""
-    qt = stats.chi2.ppf(1.0 - trim, d)
-    return float((1.0 - trim) / stats.chi2.cdf(qt, d + 2))
+    qt = 2.0 * special.gammaincinv(d / 2.0, 1.0 - trim)  # stats.chi2.ppf(1 - trim, d)
+    return float((1.0 - trim) / special.chdtr(d + 2, qt))  # / stats.chi2.cdf(qt, d + 2)
 
 
 def _gls_eblup(Y, YX, X, sigma2, D, keep, bias_term, independent, want=("eta", "eta2", "eta3")):
@@ -260,7 +260,7 @@ def fit_arrays(Y: np.ndarray, X: np.ndarray, names=None, *, trim: float = 0.5,
     tstat = beta / np.sqrt(np.diag(sb)) / np.sqrt(v_infl)
     notices: list[str] = []
     df = _fixed_df(df_method, m, n, G, sigma2, keep, fit["D_used"], notices)
-    p_fixed = 2.0 * stats.t.sf(np.abs(tstat), df)
+    p_fixed = 2.0 * special.stdtr(df, -np.abs(tstat))  # 2 stats.t.sf(|t|, df)
     quasi_p = np.abs(fit.pop("eta2"))
     special.ndtr(np.negative(quasi_p, out=quasi_p), out=quasi_p)
     quasi_p *= 2.0

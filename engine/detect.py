@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import stats
 
 _LOG2PI = np.log(2.0 * np.pi)
 
@@ -204,6 +203,8 @@ def informative_gmm(eta3: np.ndarray, d_diag: np.ndarray, max_components: int = 
 
 def informative_shapiro(eta2: np.ndarray, d_diag: np.ndarray, alpha: float = 0.05) -> np.ndarray:
     """Bool per term: positive D_ll and Shapiro–Wilk p < alpha on the whitened EBLUPs."""
+    from scipy import stats  # here: importing scipy.stats costs more than a whole fit
+
     out = np.zeros(eta2.shape[1], dtype=bool)
     for k in range(eta2.shape[1]):
         if d_diag[k] > 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .linalg import rhalfinv, rsolve
 
@@ -74,8 +74,8 @@ def sinv(target: float, radius: float, q: int, ngrid: int = 500, tol: float = 1e
 
 def sigma_r2(trim: float, q: int) -> float:
     """Per-coordinate variance of a standard q-normal truncated to its (1-trim) ball."""
-    r2 = stats.chi2.ppf(1.0 - trim, q)
-    return stats.chi2.cdf(r2, q + 2) / (1.0 - trim)
+    r2 = 2.0 * special.gammaincinv(q / 2.0, 1.0 - trim)  # stats.chi2.ppf(1 - trim, q)
+    return special.chdtr(q + 2, r2) / (1.0 - trim)  # stats.chi2.cdf(r2, q + 2)
 
 
 def robust_mean(x: np.ndarray, sigma: np.ndarray, trim: float = 0.5, tol: float = 1e-3,

@@ -45,6 +45,17 @@ def format_numbers(values: np.ndarray, digits: int | None) -> list[str]:
     return out
 
 
+def _text_cells(value, as_text: bool) -> tuple[str, str]:
+    """(CSV field, .xlsx cell) of one text value."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return "", _EMPTY_CELL
+    text = safe_cell(str(value))
+    if not text:
+        return "", _EMPTY_CELL
+    style = ' s="2"' if as_text else ""
+    return quote_fields([text], ",")[0], f'<c t="inlineStr"{style}><is><t xml:space="preserve">{xml_text(text)}</t></is></c>'
+
+
 @dataclass(frozen=True)
 class _Column:
     name: str
@@ -59,14 +70,15 @@ class FormattedTable:
     ``text_columns`` are written as text (style '@' in the workbook) whatever their dtype;
     other non-numeric columns are text cells too, without the '@' style."""
 
-    def __init__(self, df: pd.DataFrame, *, digits: int | None = 7, text_columns=()) -> None:
+    def __init__(self, df: pd.DataFrame, *, digits: int | None = 7, text_columns=(),
+                 text_cache: dict | None = None) -> None:
         self.n_rows = len(df)
         self.columns = [str(c) for c in df.columns]
+        self._text_cache = {} if text_cache is None else text_cache  # shareable between tables of the same genes
         self._cols = {str(c): self._column(str(c), df[c], digits, str(c) in set(map(str, text_columns)))
                       for c in df.columns}
 
-    @staticmethod
-    def _column(name: str, values: pd.Series, digits: int | None, as_text: bool) -> _Column:
+    def _column(self, name: str, values: pd.Series, digits: int | None, as_text: bool) -> _Column:
         dtype = values.dtype
         numeric = (pd.api.types.is_float_dtype(dtype) or pd.api.types.is_integer_dtype(dtype)) \
             and not pd.api.types.is_bool_dtype(dtype) and not as_text
@@ -83,13 +95,7 @@ class FormattedTable:
             csv = [t if f else ("" if a != a else repr(float(a))) for t, f, a in zip(text, finite.tolist(), arr.tolist())]
             xlsx = [_NUMBER_CELL % t if f else _EMPTY_CELL for t, f in zip(text, finite.tolist())]
             return _Column(name, csv, xlsx, "%s")
-        out = ["" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
-               for v in values.tolist()]
-        out = [safe_cell(v) for v in out]
-        style = ' s="2"' if as_text else ""
-        xlsx = [f'<c t="inlineStr"{style}><is><t xml:space="preserve">{xml_text(v)}</t></is></c>' if v
-                else _EMPTY_CELL for v in out]
-        return _Column(name, quote_fields(out, ","), xlsx, "%s")
+        return _text_column(name, values, as_text, self._text_cache)
 
     def _pick(self, columns) -> list[_Column]:
         names = self.columns if columns is None else [str(c) for c in columns]
@@ -141,3 +147,18 @@ class FormattedTable:
             else:
                 cells.append(c.wrap.replace("%", "%%"))
         return self._fill('<row r="%s">' + "".join(cells) + "</row>", parts, self.n_rows)
+
+
+def _text_column(name: str, values: pd.Series, as_text: bool, cache: dict) -> _Column:
+    """A text column: each distinct value formatted once (``cache`` keeps them across tables)."""
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    cells = []
+    for v in uniques.tolist():
+        key = (v, as_text)
+        if key not in cache:
+            cache[key] = _text_cells(v, as_text)
+        cells.append(cache[key])
+    cells.append(("", _EMPTY_CELL))  # code -1: missing
+    csv = np.array([c[0] for c in cells], dtype=object)[codes].tolist()
+    xlsx = np.array([c[1] for c in cells], dtype=object)[codes].tolist()
+    return _Column(name, csv, xlsx, "%s")

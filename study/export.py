@@ -24,7 +24,7 @@ import pandas as pd
 from engine.cells import excel_value, safe_cell
 from engine.csvtext import csv_text
 from engine.results import COLUMNS
-from engine.tabletext import FormattedTable
+from engine.tabletext import FormattedTable, format_numbers
 from engine.xlsx import sheet_xml, worksheet, write_workbook
 from study.files import atomic_path, write_text
 
@@ -110,11 +110,12 @@ class ResultTables:
     def __init__(self, results, digits: int | None = DIGITS) -> None:
         self.results, self.digits = results, digits
         self._tables: dict[str, FormattedTable] = {}
+        self._text: dict = {}  # gene and term cells, formatted once for every term
 
     def __getitem__(self, term: str) -> FormattedTable:
         if term not in self._tables:
             self._tables[term] = FormattedTable(self.results.to_frame(term), digits=self.digits,
-                                                text_columns=("gene", "term"))
+                                                text_columns=("gene", "term"), text_cache=self._text)
         return self._tables[term]
 
     def csv(self, term: str | None = None) -> str:
@@ -225,7 +226,7 @@ def write_rnk(results, folder: str | os.PathLike) -> list[Path]:
     for t in results.terms:
         s = rnk_scores(results, t)
         path = folder / f"{stems[t]}.rnk"
-        lines = "".join(f"{safe_cell(g)}\t{v:.{DIGITS}g}\n" for g, v in zip(s.index, s.to_numpy()))
+        lines = "".join(map("{}\t{}\n".format, map(safe_cell, s.index.tolist()), format_numbers(s.to_numpy(), DIGITS)))
         write_text(path, lines)
         paths.append(path)
     return paths
