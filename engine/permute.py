@@ -66,8 +66,7 @@ class PermutationScheme:
         ``within[j]`` (within-subject columns)."""
         subj, strat = self._labels(n)
         # across subjects, inside strata: subject s takes the values of subject pi(s)
-        subjects = np.unique(subj)
-        first_row = np.array([np.flatnonzero(subj == s)[0] for s in subjects])
+        subjects, first_row, counts = np.unique(subj, return_index=True, return_counts=True)
         subj_stratum = strat[first_row]
         pi = subjects.copy()
         for k in np.unique(subj_stratum):
@@ -76,12 +75,13 @@ class PermutationScheme:
         lookup = np.empty(subjects.max() + 1, dtype=np.int64)
         lookup[subjects] = first_row[np.searchsorted(subjects, pi)]
         across = lookup[subj]
-        # within each subject (strata hold whole subjects, so nothing more is needed)
+        # within each subject of several samples, in subject order (strata hold whole subjects)
         within = np.arange(n)
-        for s in subjects:
-            rows = np.flatnonzero(subj == s)
-            if rows.size > 1:
-                within[rows] = rows[rng.permutation(rows.size)]
+        grouped = np.argsort(subj, kind="stable")  # rows by subject, ascending within each
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        for g in np.flatnonzero(counts > 1):
+            rows = grouped[starts[g]:starts[g] + counts[g]]
+            within[rows] = rows[rng.permutation(rows.size)]
         return across, within
 
     def permute(self, rng: np.random.Generator, Z: np.ndarray, subject_level: np.ndarray | None = None) -> np.ndarray:
