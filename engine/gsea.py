@@ -1,8 +1,8 @@
 """Preranked GSEA through blitzgsea (Lachmann et al. 2022), deterministic given a seed.
 
 Chosen over gseapy's prerank by measurement (``benchmarks/bench_enrichment.py``): on one term's
-ranking of 12,625 genes over GO BP, blitzgsea takes about 10 s where gseapy takes minutes, and
-their NES agree (Spearman about 0.9). blitzgsea fits gamma distributions to enrichment scores
+ranking of 12,625 genes over GO BP (4,567 sets tested), blitzgsea took 8 s and gseapy 298 s (1000
+permutations, 2 threads), and their NES agreed (Spearman 0.99). blitzgsea fits gamma distributions to enrichment scores
 of random sets at a few set sizes ("anchors") and reads p-values off them, so small p-values
 need no extra permutations; FDR is Benjamini-Hochberg across the tested sets.
 
@@ -11,8 +11,9 @@ calls ``estimate_anchor`` without ``ks_disable`` (a TypeError); its random sets 
 global generator, shared between worker processes in whatever order they pick anchors (results
 differ from run to run); and each random set is drawn with the legacy ``np.random.choice``, which
 permutes every gene (3/4 of the time). :func:`preranked` therefore runs in this process, under a
-lock, and draws each anchor's random sets from a generator seeded by ``seed`` and the set size.
-Everything else (gamma fits, interpolation, p, NES, leading edge) is blitzgsea's.
+lock, and computes each anchor's null scores as blitzgsea does, a block of random sets at a time,
+drawn from a generator seeded by ``seed`` and the set size. Everything else (gamma fits,
+interpolation, p, NES, leading edge, BH) is blitzgsea's.
 """
 from __future__ import annotations
 
@@ -48,17 +49,27 @@ class _Anchors:
         return estimate_anchor
 
     @classmethod
-    def enrichment_score_null(cls, abs_signature, hit_indicator, number_hits):
-        """blitzgsea's ``enrichment_score_null`` with the random set drawn by ``cls.rng`` (the
-        legacy global ``np.random.choice`` permutes all genes per draw: 3/4 of the run time)."""
-        hits = cls.rng.choice(len(abs_signature), size=number_hits, replace=False)
-        hit_indicator_new = np.zeros(len(abs_signature), dtype=np.float32)
-        hit_indicator_new[hits] = 1
-        norm_hit = 1.0 / np.sum(abs_signature[hits])
-        norm_no_hit = 1.0 / (len(abs_signature) - number_hits)
-        increment = hit_indicator_new * (abs_signature * norm_hit + norm_no_hit) - norm_no_hit
-        running_sum = np.cumsum(increment, dtype=np.float32)
-        return running_sum[np.abs(running_sum).argmax()]
+    def get_peak_size_adv(cls, abs_signature, number_hits, permutations, seed, block: int = 128):
+        """blitzgsea's null enrichment scores of ``permutations`` random sets of ``number_hits`` genes,
+        computed as its ``enrichment_score_null`` does (float32 running sum, signed peak), a block of
+        sets at a time, each set drawn by ``cls.rng`` (the legacy global ``np.random.choice`` permutes
+        all genes per draw: 3/4 of the run time)."""
+        w = np.asarray(abs_signature, dtype=np.float64)
+        n, k = len(w), int(number_hits)
+        norm_no_hit = 1.0 / (n - k)
+        out = []
+        for start in range(0, int(permutations), block):
+            b = min(block, int(permutations) - start)
+            hits = np.stack([cls.rng.choice(n, size=k, replace=False) for _ in range(b)])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                norm_hit = 1.0 / w[hits].sum(axis=1)
+            inc = np.full((b, n), -norm_no_hit)
+            rows = np.repeat(np.arange(b), k)
+            inc[rows, hits.ravel()] = (w[hits] * norm_hit[:, None]).ravel()
+            running = np.cumsum(inc, axis=1, dtype=np.float32)
+            es = running[np.arange(b), np.abs(running).argmax(axis=1)]
+            out.extend(float(e) for e in es if not np.isnan(e))
+        return out
 
 
 def _blitz():
@@ -68,7 +79,7 @@ def _blitz():
 
     if not getattr(blitzgsea.estimate_anchor, "fastmix_seeded", False):
         blitzgsea.estimate_anchor = _Anchors.estimate_anchor(blitzgsea.estimate_anchor)
-        blitzgsea.enrichment_score_null = _Anchors.enrichment_score_null
+        blitzgsea.get_peak_size_adv = _Anchors.get_peak_size_adv
     return blitzgsea
 
 
