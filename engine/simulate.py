@@ -146,7 +146,7 @@ def simulate_sim1(m: int = 5000, n: int = 50, *, seed: int = 1, outlier: bool = 
 def simulate_study(m: int = 5000, n: int = 24, *, seed: int = 0, covariate: str = "binary",
                    visits: int = 1, rho: float = 0.5, df_prior: float = 4.0, sd_prior: float = 0.25,
                    planted_fraction: float = 0.0, effect: float = 2.0, planted_cell: int = 0,
-                   concentration: float = 30.0) -> SimData:
+                   concentration: float = 30.0, planted_effects: np.ndarray | None = None) -> SimData:
     """A whole-blood-like study with **gene-specific noise** (for calibration checks).
 
     * Three cell fractions (Neutrophils, Lymphocytes, Monocytes) from a Dirichlet whose
@@ -159,7 +159,9 @@ def simulate_study(m: int = 5000, n: int = 24, *, seed: int = 0, covariate: str 
     * every gene has its own cell signatures (cell main terms), no covariate effect,
       except the planted genes: a ``planted_fraction`` of genes get
       ``effect`` x sigma_i / SD(fraction x covariate) on one cell x covariate term
-      (random sign), i.e. ``effect`` residual SDs per SD of the interaction column.
+      (random sign), i.e. ``effect`` residual SDs per SD of the interaction column;
+    * ``planted_effects`` (length ``m``, signed, in the same units) replaces that random choice:
+      e.g. the genes of chosen gene sets, all in one direction (pathway recovery tests).
     """
     if n % visits:
         raise ValueError("n must be a multiple of visits")
@@ -193,6 +195,8 @@ def simulate_study(m: int = 5000, n: int = 24, *, seed: int = 0, covariate: str 
     planted = np.zeros(m, dtype=bool)
     planted[rng.choice(m, k, replace=False)] = True
     delta = np.where(rng.random(m) < 0.5, -1.0, 1.0) * effect * sigma / col.std(ddof=1) * planted
+    if planted_effects is not None:
+        delta = np.asarray(planted_effects, dtype=np.float64) * sigma / col.std(ddof=1)
     Y += delta[:, None] * col[None, :]
     genes = [f"Gene{i + 1}" for i in range(m)]
     props = pd.DataFrame(P, index=samples, columns=cells)

@@ -28,7 +28,7 @@ FALLBACK_VERSION = "0.1.0"
 LIBRARIES = (
     ("PySide6-Essentials", "PySide6"), ("numpy", "numpy"), ("scipy", "scipy"), ("pandas", "pandas"),
     ("pyqtgraph", "pyqtgraph"), ("flowio", "flowio"), ("flowutils", "flowutils"),
-    ("scikit-learn", "sklearn"), ("openpyxl", "openpyxl"),
+    ("scikit-learn", "sklearn"), ("openpyxl", "openpyxl"), ("blitzgsea", "blitzgsea"),
 )
 
 DATA_LICENCES = (

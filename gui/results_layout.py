@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.enrichment_view import EnrichmentView
 from gui.models.results_model import ResultsFilterProxyModel, ResultsTableModel
 from gui.models.table_model import DataFrameModel
 from gui.plots.calibration import CalibrationWidget
@@ -124,14 +125,16 @@ def build_plots(tab) -> None:
 
 
 def build_enrichment(tab) -> QWidget:
-    """The offline enrichment panel: a .gmt library, Run, and the table of sets."""
+    """The offline enrichment panel: the library (bundled GO or a .gmt), then two views: the
+    Enrichment view (GSEA and ORA of every covariate term, in a worker) and the quick ORA of the
+    genes selected by the filters."""
     box = QWidget(objectName="enrichmentPanel")
     tab.gmt_edit = QLineEdit("go-bp", objectName="gmtPathEdit",
                              placeholderText="go-bp, go-mf, go-cc (bundled GO) or a .gmt file")
     tab.gmt_edit.setToolTip("Bundled Gene Ontology libraries: go-bp (biological process), go-mf (molecular "
                             "function), go-cc (cellular component); or browse for a .gmt file")
     tab.gmt_browse = QPushButton("Browse…", objectName="gmtBrowseButton")
-    tab.enrich_button = QPushButton("Run enrichment", objectName="enrichRunButton")
+    tab.enrich_button = QPushButton("ORA of filtered genes", objectName="enrichRunButton")
     tab.enrich_button.setToolTip("Hypergeometric over-representation of the current term's genes with "
                                   "quasi-FDR ≤ threshold (and chosen direction) against all tested genes")
     tab.enrich_status = QLabel("", objectName="enrichStatus")
@@ -141,14 +144,25 @@ def build_enrichment(tab) -> QWidget:
     tab.enrich_table.setModel(tab.enrich_model)
     tab.enrich_table.setSortingEnabled(True)
     tab.enrich_table.verticalHeader().setVisible(False)
+    tab.enrichment_view = EnrichmentView()
+    quick = QWidget(objectName="quickOraPanel")
+    ql = QVBoxLayout(quick)
+    ql.setContentsMargins(0, 0, 0, 0)
+    ql.addWidget(tab.enrich_button, 0, Qt.AlignmentFlag.AlignLeft)
+    ql.addWidget(tab.enrich_status)
+    ql.addWidget(tab.enrich_table, 1)
+    tab.enrich_views = QTabWidget(objectName="enrichmentViews")
+    tab.enrich_views.addTab(tab.enrichment_view, "GSEA + ORA per term")
+    tab.enrich_views.addTab(quick, "ORA of filtered genes")
     row = QHBoxLayout()
+    row.addWidget(QLabel("Gene sets"))
     row.addWidget(tab.gmt_edit, 1)
     row.addWidget(tab.gmt_browse)
-    row.addWidget(tab.enrich_button)
     lay = QVBoxLayout(box)
     lay.addLayout(row)
-    lay.addWidget(tab.enrich_status)
-    lay.addWidget(tab.enrich_table, 1)
+    lay.addWidget(tab.enrich_views, 1)
+    tab.enrichment_view.run_requested.connect(tab.run_gsea)
+    tab.enrichment_view.set_selected.connect(tab._on_enrichment_set)
     tab.gmt_browse.clicked.connect(tab._browse_gmt)
     tab.enrich_button.clicked.connect(lambda: tab.run_enrichment(tab.gmt_edit.text().strip()))
     return box
@@ -165,7 +179,7 @@ def build(tab) -> None:
     tl.setContentsMargins(0, 0, 0, 0)
     tl.addWidget(tab.table, 1)
     tl.addWidget(tab.rows_label)
-    right = QSplitter(Qt.Orientation.Horizontal)
+    right = QSplitter(Qt.Orientation.Horizontal, objectName="resultsRightSplitter")
     right.addWidget(table_box)
     right.addWidget(tab.plots)
     right.setSizes([640, 520])

@@ -128,7 +128,8 @@ class ResultsTab(QWidget):
         build(self)
 
     def _set_enabled(self, on: bool) -> None:
-        for w in (self.export_button, self.enrich_button, self.gene_search, self.table):
+        for w in (self.export_button, self.enrich_button, self.enrichment_view.run_button, self.gene_search,
+                  self.table):
             w.setEnabled(on)
 
     # ------------------------------------------------------------------ data in
@@ -142,6 +143,7 @@ class ResultsTab(QWidget):
         """Show a :class:`engine.results.FastMixResults` (``fit`` adds the per-gene view)."""
         self.results, self.fit = results, fit
         self._frames = {}
+        self.enrichment_view.set_enrichment(None)
         self.term_tree.blockSignals(True)
         self.term_tree.clear()
         self.term_tree.blockSignals(False)
@@ -250,6 +252,7 @@ class ResultsTab(QWidget):
         self._update_volcano()
         self._update_calibration()
         self._update_rows_label()
+        self.enrichment_view.show_term(term)
 
     def _update_calibration(self) -> None:
         from study.report import calibration_sentence, calibration_summary
@@ -347,6 +350,16 @@ class ResultsTab(QWidget):
             self.gene_selected.emit(gene)
 
     # ------------------------------------------------------------------ enrichment
+    def run_gsea(self, permutations: int = 1000):
+        """GSEA and ORA of every covariate term against the chosen library, in a worker (the
+        Enrichment view shows it); returns the Worker."""
+        return self.enrichment_view.start(self.results, self.gmt_edit.text().strip(), self.jobs,
+                                          permutations=permutations)
+
+    def _on_enrichment_set(self, _name: str, genes: list) -> None:
+        """Highlight a set's leading-edge genes in the gene table."""
+        self.table_model.set_highlighted(genes)
+
     def _browse_gmt(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Gene-set library", "", "Gene sets (*.gmt);;All files (*)")
         if path:
@@ -435,6 +448,9 @@ class ResultsTab(QWidget):
         views = [(self.heatmap, "covariance_D")]
         if self.gene_view.gene:
             views.append((self.gene_view, f"gene_{safe_stem(self.gene_view.gene)}"))
+        if self.enrichment_view.frame is not None:
+            views += [(self.enrichment_view.dot_plot, "enrichment_dots"),
+                      (self.enrichment_view.running_plot, "gsea_running_score")]
         for view, stem in views:
             written.append(export_svg(view, folder / f"{stem}.svg"))
             images[folder / f"{stem}.png"] = render_image(view)
@@ -452,7 +468,8 @@ class ResultsTab(QWidget):
                getattr(self.fit, "timings_", None))
         kwargs = dict(run=run, top_n=self.top_n_spin.value(), fdr=self.fdr_spin.value(),
                       term_csvs=self.term_csvs_check.isChecked(),
-                      highlight=(self.current_term(), self.selected_gene()), images=images)
+                      highlight=(self.current_term(), self.selected_gene()), images=images,
+                      enrichment=self.enrichment_view.frame)
         self.export_button.setEnabled(False)
 
         def done(result) -> None:

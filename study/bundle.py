@@ -31,11 +31,12 @@ OUTPUT_FILES = TABLE_FILES + REPORT_FILES
 ENRICHMENT_FILE = "enrichment.csv"  # when a gene-set library is given
 
 
-def _tables(results, folder: Path, report: dict | None, tables: ex.ResultTables) -> list[Path]:
+def _tables(results, folder: Path, report: dict | None, tables: ex.ResultTables,
+            enrichment: pd.DataFrame | None = None) -> list[Path]:
     ex.write_csv(results.fixed_effects.reset_index(), folder / "fixed_effects.csv")
     ex.write_csv(pd.DataFrame(results.covariance), folder / "covariance.csv", index=True, index_label="term")
     ex.write_gene_results(results, folder / "gene_results.csv", tables)
-    ex.write_results_excel(results, folder / "results.xlsx", report=report, tables=tables)
+    ex.write_results_excel(results, folder / "results.xlsx", report=report, tables=tables, enrichment=enrichment)
     return [folder / f for f in TABLE_FILES]
 
 
@@ -57,15 +58,17 @@ def write_bundle(results, folder: str | os.PathLike, report: dict | None = None,
                  enrichment: pd.DataFrame | None = None) -> dict[str, list[Path]]:
     """Write the export layout into ``folder``; returns the written paths per kind.
 
-    ``report`` (a run report from :func:`study.report.build_run_report`) gets the time the tables
-    took under ``timings_s.write_tables`` before it is written."""
+    ``enrichment`` (:func:`study.genesets.enrichment`) goes into ``enrichment.csv`` and the
+    ``enrichment`` sheet of ``results.xlsx``. ``report`` (a run report from
+    :func:`study.report.build_run_report`) gets the time the tables took under
+    ``timings_s.write_tables`` before it is written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     steps = 3 if per_term else 2
     tell(progress, 0, steps, "tables (CSV and Excel)")
     t0 = time.perf_counter()
     tables = ex.ResultTables(results)
-    out: dict[str, list[Path]] = {"tables": _tables(results, folder, report, tables)}
+    out: dict[str, list[Path]] = {"tables": _tables(results, folder, report, tables, enrichment)}
     if enrichment is not None:
         out["enrichment"] = [ex.write_csv(enrichment, folder / ENRICHMENT_FILE)]
     if per_term:

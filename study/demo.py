@@ -17,6 +17,7 @@ Files (all paths in the project file are relative to it)::
     expression.csv        genes x samples (2,000 genes, log2-scale values)
     true_proportions.csv  the simulated truth, for checking a gating
     true_deg.csv          which genes carry a true cell type-specific effect, per term
+    true_pathway.txt      the planted pathway (a GO BP set) and its genes in the study
     manifest.json         written last: a study without it (or with a file missing) is regenerated
 """
 from __future__ import annotations
@@ -36,7 +37,7 @@ from engine.errors import InputError
 from engine.progress import ProgressCallback, report
 
 APP_DIR_NAME = "FastMixStudio"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: a planted pathway
 PROJECT_NAME = "demo.fmsproj"
 N_SUBJECTS = 12
 VISITS = ("V1", "V2")
@@ -48,8 +49,15 @@ CELLS = ("Neutrophils", "Lymphocytes", "Monocytes")
 DEG_TERMS = ("Neutrophils.response[responder]", "Monocytes.visit[V2]", "Lymphocytes.age")
 #: size of those effects in SD of the term's random effect (monocytes are rare: larger effect)
 DEG_SHIFTS = (4.0, 25.0, 6.0)
+#: the planted pathway: its genes among the demo's symbols (GO BP, bundled go_bp.gmt.gz) are the
+#: true DEGs of the first DEG term, all pushed up (neutrophils of responders attract more neutrophils)
+PATHWAY = "GO:0030593 neutrophil chemotaxis"
+PATHWAY_TERM = DEG_TERMS[0]
+PATHWAY_GENES = ("CCL1", "CCL11", "CCL13", "CCL15", "CCL16", "CCL17", "CCL18", "CCL2", "CCL20", "CCL22", "CCL23",
+                 "CCL25", "CCL3", "CCL4", "CCL7", "CCL8", "CD74", "CXCL1", "CXCL10", "CXCL13", "CXCL2", "CXCL5",
+                 "CXCL6", "CXCL8", "CXCL9", "ITGA1", "ITGA9", "ITGB2", "S100A12", "S100A8", "S100A9")
 _FILES = ("demo.fmsproj", "template.xml", "sample_sheet.csv", "expression.csv", "true_proportions.csv",
-          "true_deg.csv")
+          "true_deg.csv", "true_pathway.txt")
 
 __all__ = ["user_data_dir", "default_demo_dir", "ensure_demo_study", "demo_is_complete", "gene_symbols",
            "sample_table"]
@@ -148,6 +156,17 @@ def _true_fractions(truth: dict) -> dict[str, float]:
     }
 
 
+def _plant_pathway(shift: np.ndarray, genes: pd.Index, term: int, block: int, size: float) -> None:
+    """Make :data:`PATHWAY_GENES` the DEGs of column ``term`` pushed up by ``size``; as many other
+    genes of that term's block lose their effect, so the term keeps its 5 % of DEGs."""
+    rows = genes.get_indexer(list(PATHWAY_GENES))
+    rows = rows[rows >= 0]
+    new = [r for r in rows if shift[r, term] == 0]
+    others = [r for r in range(block) if r not in set(rows.tolist()) and shift[r, term] != 0]
+    shift[others[len(others) - len(new):], term] = 0.0
+    shift[rows, term] = size
+
+
 def _expression(props: pd.DataFrame, sheet: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Bulk expression from the FastMix model, driven by the TRUE proportions.
 
@@ -176,10 +195,11 @@ def _expression(props: pd.DataFrame, sheet: pd.DataFrame, seed: int) -> tuple[pd
     for b, t in enumerate(out_terms):
         rows = slice(b * block, (b + 1) * block)
         shift[rows, t] = DEG_SHIFTS[b] * sd[t] * signs[rows, b]
+    genes = pd.Index(gene_symbols(m, seed), name="gene")
+    _plant_pathway(shift, genes, out_terms[0], block, DEG_SHIFTS[0] * sd[out_terms[0]])
     gamma = rng.standard_normal((m, L)) * sd
     noise = rng.normal(0.0, 0.25, (m, design.X.shape[0]))
     Y = (beta + shift + gamma) @ design.X.T + noise
-    genes = pd.Index(gene_symbols(m, seed), name="gene")
     expr = pd.DataFrame(Y, index=genes, columns=list(design.samples))
     deg = pd.DataFrame(shift[:, out_terms] != 0, index=genes, columns=list(DEG_TERMS))
     return expr, deg
@@ -247,6 +267,9 @@ def _write_study(folder: Path, progress: ProgressCallback | None) -> None:
     expr, deg = _expression(props, sheet, SEED)
     expr.to_csv(folder / "expression.csv", float_format="%.6f", lineterminator="\n")
     deg.astype(int).to_csv(folder / "true_deg.csv", lineterminator="\n")
+    planted = [g for g in PATHWAY_GENES if g in expr.index]
+    (folder / "true_pathway.txt").write_text(f"# planted pathway: {PATHWAY}, term {PATHWAY_TERM}, up\n"
+                                             + "".join(f"{g}\n" for g in planted), encoding="utf-8")
     props.to_csv(folder / "true_proportions.csv", float_format="%.6f", lineterminator="\n")
     sheet.to_csv(folder / "sample_sheet.csv", lineterminator="\n")
     strategy = whole_blood_template()

@@ -149,14 +149,15 @@ def _flatten(prefix: str, value: Any, out: list) -> None:
 
 
 def write_results_excel(results, path: str | os.PathLike, report: dict | None = None,
-                        tables: ResultTables | None = None) -> Path:
-    """Workbook: a ranked sheet per term, fixed effects, covariance D, parameters, run report.
+                        tables: ResultTables | None = None, enrichment: pd.DataFrame | None = None) -> Path:
+    """Workbook: a ranked sheet per term, fixed effects, covariance D, parameters, the gene-set
+    ``enrichment`` table when given, run report.
 
     Written by :mod:`engine.xlsx` (about 5x faster than xlsxwriter on large studies);
     gene symbols are text cells formatted '@', formula-like text is neutralised.
     """
     tables = tables or ResultTables(results)
-    reserved = ("Fixed effects", "Covariance D", "Parameters", "Columns", "Run report")
+    reserved = ("Fixed effects", "Covariance D", "Parameters", "Columns", "Run report", "enrichment")
     names = sheet_names(list(results.terms), reserved=reserved)
     sheets = [(names[t], tables.sheet(t)) for t in results.terms]
     sheets.append(("Fixed effects", sheet_xml(results.fixed_effects.reset_index(), text_columns=("term",))))
@@ -170,6 +171,9 @@ def write_results_excel(results, path: str | os.PathLike, report: dict | None = 
     if descriptions:
         sheets.append(("Columns", sheet_xml(pd.DataFrame(list(descriptions.items()), columns=["column", "meaning"],
                                                           dtype=object), text_columns=("column", "meaning"))))
+    if enrichment is not None:
+        sheets.append(("enrichment", sheet_xml(enrichment, text_columns=("term", "gene_set", "method",
+                                                                        "leading_edge"))))
     if report:
         flat: list = []
         _flatten("", report, flat)

@@ -64,7 +64,8 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
                 weights=None, seed: int = 0, orientation: str = "genes_x_samples",
                 variance: str = "moderated", permutations: int = 200, strata: str | None = None,
                 cell_types: list[str] | None = None, date_ids: str = "error", near_match: str = "error",
-                gene_sets: str | None = None, progress: ProgressCallback | None = None,
+                gene_sets: str | None = None, gsea_permutations: int = 1000,
+                progress: ProgressCallback | None = None,
                 **fastmix_options) -> tuple[Any, dict]:
     """Read, check, fit and (if ``out_dir``) write ``OUTPUT_FILES``; return ``(FastMix, report)``.
 
@@ -82,6 +83,8 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
         raise InputError(f"--trim must be in [0, 1), got {trim}")
     if permutations < 0:
         raise InputError(f"--permutations must be 0 or more, got {permutations}")
+    if gsea_permutations < 0:
+        raise InputError(f"--gsea-permutations must be 0 or more, got {gsea_permutations}")
     if variance not in ("moderated", "pooled"):
         raise InputError(f"--variance must be 'moderated' or 'pooled', got '{variance}'")
     study = load_inputs(expression, proportions, covariates, subject=subject, weights=weights,
@@ -114,13 +117,17 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
                         "warnings": design_warnings}
     model.enrichment_ = None
     if gene_sets is not None and str(gene_sets).lower() != "none":
-        from engine.enrichment import enrichment_table
-        from study.genesets import load_library
+        from study.genesets import METHODS_NOTE, enrichment, load_library
 
         library = load_library(gene_sets)
-        model.enrichment_ = enrichment_table(model.results_, library.sets)
+        t2 = time.perf_counter()
+        model.enrichment_ = enrichment(model.results_, library.sets, gsea=gsea_permutations > 0,
+                                       permutations=gsea_permutations, seed=seed)
+        report.setdefault("timings_s", {})["enrichment"] = time.perf_counter() - t2
         report["gene_sets"] = {"library": library.name, "version": library.version, "sets": len(library.sets),
-                               "method": "ora: calls at fdr <= 0.05 among all tested genes, BH across sets"}
+                               "method": METHODS_NOTE if gsea_permutations > 0 else METHODS_NOTE.split("; gsea")[0],
+                               "gsea_permutations": gsea_permutations,
+                               "rows": {m: int((model.enrichment_["method"] == m).sum()) for m in ("ora", "gsea")}}
     if out_dir is not None:
         write_outputs(model, report, out_dir)
     model.study_ = study
@@ -178,8 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gene variances: 'moderated' (default; empirical-Bayes, calibrated on real data) or "
                         "'pooled' (one variance for all genes, as the R package)")
     p.add_argument("--gene-sets", default="go-bp", metavar="LIB",
-                   help="enrichment of each term's calls: go-bp (default), go-mf, go-cc (bundled GO), a .gmt file, "
-                        "or none; writes enrichment.csv")
+                   help="gene sets for enrichment (ORA of each covariate term's calls and preranked GSEA of its "
+                        "ranking): go-bp (default), go-mf, go-cc (bundled GO), a .gmt file, or none; writes "
+                        "enrichment.csv and an enrichment sheet in results.xlsx")
+    p.add_argument("--gsea-permutations", type=int, default=1000, metavar="N",
+                   help="random sets per set size calibrating the GSEA p-values (default 1000; 0 = ORA only)")
     p.add_argument("--permutations", type=int, default=200, metavar="B",
                    help="design-restricted permutations calibrating the covariate terms (default 200; 0 = off)")
     p.add_argument("--strata", metavar="COL", help="covariates column of strata (e.g. site); permutations stay inside")
@@ -243,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             permutations=args.permutations, strata=args.strata,
             cell_types=[c.strip() for c in args.cell_types.split(",") if c.strip()] if args.cell_types else None,
             date_ids="restore" if args.restore_date_ids else ("warn" if args.allow_date_ids else "error"),
-            near_match="fix" if args.match_ids == "loose" else "error", gene_sets=args.gene_sets)
+            near_match="fix" if args.match_ids == "loose" else "error", gene_sets=args.gene_sets,
+            gsea_permutations=args.gsea_permutations)
     except StudioError as exc:
         print(f"fastmix: error: {_one_line(exc)}", file=sys.stderr)
         return 2

@@ -8,10 +8,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.enrichment import read_gmt
-from engine.errors import InputError
+import pandas as pd
 
-__all__ = ["BUNDLED", "GeneSetLibrary", "load_library", "resource_dir"]
+from engine.enrichment import ENRICHMENT_COLUMNS, enrichment_table, read_gmt
+from engine.errors import InputError
+from engine.progress import ProgressCallback
+
+__all__ = ["BUNDLED", "GeneSetLibrary", "load_library", "resource_dir", "gsea_rankings", "enrichment",
+           "METHODS_NOTE"]
+
+#: what the enrichment table holds, for the run report
+METHODS_NOTE = ("ora: calls at fdr <= 0.05 among all tested genes (hypergeometric), BH across sets; "
+                "gsea: preranked GSEA of the app's ranking statistic (blitzgsea, sets of 15-500 ranked genes), "
+                "BH across sets; both per covariate and interaction term")
 
 BUNDLED = {"go-bp": "go_bp.gmt.gz", "go-mf": "go_mf.gmt.gz", "go-cc": "go_cc.gmt.gz"}
 
@@ -52,3 +61,30 @@ def load_library(spec: str | os.PathLike) -> GeneSetLibrary:
         return GeneSetLibrary(key, _header(path), read_gmt(path))
     path = Path(spec)
     return GeneSetLibrary(path.name, _header(path) if path.is_file() else "", read_gmt(path))
+
+
+def gsea_rankings(results) -> dict:
+    """The app's ranking statistic (:func:`study.export.rnk_scores`) per covariate and interaction term."""
+    from study.export import rnk_scores
+
+    return {t: rnk_scores(results, t) for t in results.terms if results.term_kinds.get(t) != "cell"}
+
+
+def enrichment(results, sets: dict, *, gsea: bool = True, permutations: int = 1000, seed: int = 0,
+               progress: ProgressCallback | None = None) -> pd.DataFrame:
+    """ORA of each covariate term's calls and (``gsea``) preranked GSEA of its ranking, in one table
+    (:data:`engine.enrichment.ENRICHMENT_COLUMNS`; ``leading_edge`` ``;``-separated), ordered by
+    term, method (ora, gsea) and p. ``progress`` is told per term; a cancel stops between terms."""
+    from engine.gsea import gsea_table
+
+    ora = enrichment_table(results, sets)
+    parts = [ora]
+    if gsea and permutations > 0:
+        g = gsea_table(gsea_rankings(results), sets, permutations=permutations, seed=seed, progress=progress)
+        g["leading_edge"] = [";".join(e) for e in g["leading_edge"]]
+        parts.append(g)
+    out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else ora
+    order = {t: i for i, t in enumerate(results.terms)}
+    out = out.assign(_t=out["term"].map(order), _m=(out["method"] == "gsea").astype(int))
+    out = out.sort_values(["_t", "_m", "p", "gene_set"], kind="mergesort").drop(columns=["_t", "_m"])
+    return out.reset_index(drop=True)[ENRICHMENT_COLUMNS]

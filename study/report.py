@@ -26,7 +26,8 @@ __all__ = ["app_version", "library_versions", "sha256_file", "jsonable", "build_
 
 APP_NAME = "FastMix Studio"
 _DISTRIBUTIONS = {"numpy": "numpy", "scipy": "scipy", "pandas": "pandas", "sklearn": "scikit-learn",
-                  "flowio": "flowio", "flowutils": "flowutils", "openpyxl": "openpyxl"}
+                  "flowio": "flowio", "flowutils": "flowutils", "openpyxl": "openpyxl",
+                  "blitzgsea": "blitzgsea", "statsmodels": "statsmodels"}  # the last two: GSEA p-values
 
 
 def app_version() -> str:

@@ -2,7 +2,8 @@
 
 Generates the demo study into a temporary folder, gates every FCS file with DAFi, runs FastMix
 on the gated proportions, exports Excel, CSV and GSEA ``.rnk`` files, then checks the outputs
-against the simulated truth. Prints one line per stage with its timing and exits 0 only if every
+against the simulated truth, and checks that gene-set enrichment (bundled GO BP, offline) finds
+the pathway planted in the demo. Prints one line per stage with its timing and exits 0 only if every
 check holds. No Qt is used here (the GUI smoke check lives in :mod:`gui.selftest`), and nothing is
 read from or written to the network.
 """
@@ -28,6 +29,9 @@ PROPORTION_TOLERANCE = 0.05
 #: of the 100 best-ranked genes of a planted term, at least this share must be true DEGs
 #: (5 % of genes carry an effect, so chance gives 0.05)
 MIN_TOP100_PRECISION = 0.5
+#: the demo's planted pathway must be among this many best GSEA sets of its term (GO sets overlap:
+#: its parents and siblings share most of its genes), at FDR <= 0.05 with a positive NES
+PATHWAY_MAX_RANK = 10
 
 
 @dataclass
@@ -98,7 +102,7 @@ class SelfTest:
         model, report = run_fastmix(
             self.study / "expression.csv", self.proportions, sheet[["subject_id", "age", "response", "visit"]],
             self.out, include_covariate_main=False, subject="subject_id",
-            reference={"response": "non-responder", "visit": "V1"}, seed=0)
+            reference={"response": "non-responder", "visit": "V1"}, seed=0, gene_sets="go-bp")
         self.results = model.results_
         missing = [f for f in OUTPUT_FILES if not (self.out / f).is_file()]
         self.check(not missing, f"fastmix output files missing: {missing}")
@@ -151,10 +155,30 @@ class SelfTest:
             wb.close()
         return f"results.xlsx ({len(terms)} term sheets), {len(csvs)} CSV, {len(rnks)} .rnk in {self.out}"
 
+    def enrichment(self) -> str:
+        from study.demo import PATHWAY, PATHWAY_TERM
+
+        table = pd.read_csv(self.out / "enrichment.csv", keep_default_na=False)
+        gsea = table[(table["term"] == PATHWAY_TERM) & (table["method"] == "gsea")]
+        gsea = gsea.assign(fdr=gsea["fdr"].astype(float)).sort_values(["fdr", "p"], kind="mergesort")
+        names = gsea["gene_set"].tolist()
+        rank = names.index(PATHWAY) + 1 if PATHWAY in names else None
+        if not self.check(rank is not None, f"GSEA of {PATHWAY_TERM} did not test {PATHWAY}"):
+            return "planted pathway not tested"
+        row = gsea.iloc[rank - 1]
+        ok = rank <= PATHWAY_MAX_RANK and row["fdr"] <= 0.05 and float(row["nes"]) > 0
+        self.check(ok, f"planted pathway {PATHWAY}: GSEA rank {rank}, FDR {row['fdr']:.3g}, NES {row['nes']} "
+                       f"(needs rank <= {PATHWAY_MAX_RANK}, FDR <= 0.05, NES > 0)")
+        ora = table[(table["term"] == PATHWAY_TERM) & (table["method"] == "ora") & (table["gene_set"] == PATHWAY)]
+        ora_fdr = float(ora["fdr"].iloc[0]) if len(ora) else float("nan")
+        self.facts["planted_pathway"] = {"gsea_rank": rank, "gsea_fdr": float(row["fdr"]), "ora_fdr": ora_fdr}
+        return (f"{PATHWAY} on {PATHWAY_TERM}: GSEA rank {rank} of {len(gsea)} (FDR {row['fdr']:.2g}, "
+                f"NES {float(row['nes']):.2f}); ORA FDR {ora_fdr:.2g}; {len(table)} rows in enrichment.csv")
+
     def run(self) -> int:
         t0 = time.perf_counter()
         for name, func in (("demo", self.demo), ("gating", self.gate), ("fastmix", self.fastmix),
-                           ("export", self.export)):
+                           ("enrichment", self.enrichment), ("export", self.export)):
             try:
                 self._stage(name, func)
             except Exception as exc:  # any crash is a failed self-test, reported in one line

@@ -71,11 +71,14 @@ def test_self_test_passes_offline(self_test_run):
     assert (tmp / "network.log").read_text() == ""  # not a single connection was attempted
     lines = out.stdout.splitlines()
     stages = [ln.split()[0] for ln in lines[1:-1]]
-    assert stages == ["demo", "gating", "fastmix", "export", "gui"], out.stdout
+    assert stages == ["demo", "gating", "fastmix", "enrichment", "export", "gui"], out.stdout
+    enrichment = next(ln for ln in lines if ln.startswith("enrichment"))
+    assert "GO:0030593 neutrophil chemotaxis on Neutrophils.response[responder]: GSEA rank" in enrichment
     assert all(" s " in ln for ln in lines[1:-1])  # every stage prints its timing
     assert lines[-1].startswith("self-test passed in ")
     run = tmp / "run"
-    for name in ("fixed_effects.csv", "covariance.csv", "gene_results.csv", "results.xlsx", "report.json"):
+    for name in ("fixed_effects.csv", "covariance.csv", "gene_results.csv", "results.xlsx", "report.json",
+                 "enrichment.csv"):
         assert (run / "fastmix" / name).is_file(), name
     report = json.loads((run / "fastmix" / "report.json").read_text())
     assert report["parameters"]["subject_column"] == "subject_id"
@@ -109,3 +112,23 @@ def test_bad_argument_exits_2(capsys):
     from study.selftest import main
 
     assert main(["--processes"]) == 2
+
+
+@pytest.mark.parametrize("fdr, nes, rank, ok", [(0.01, 2.5, 1, True), (0.2, 2.5, 1, False), (0.01, -2.5, 1, False),
+                                                (0.01, 2.5, 11, False)])
+def test_enrichment_stage_needs_the_planted_pathway(tmp_path, fdr, nes, rank, ok):
+    """The enrichment check fails when the planted pathway is not significant, goes the wrong way or
+    is ranked below other sets."""
+    from study.demo import PATHWAY, PATHWAY_TERM
+    from study.selftest import SelfTest
+
+    rows = [(PATHWAY_TERM, f"OTHER{i}", "gsea", 20, 5, 1e-6, 1e-4 * (i + 1), 2.0, "A;B") for i in range(rank - 1)]
+    rows.append((PATHWAY_TERM, PATHWAY, "gsea", 31, 25, 1e-3, fdr, nes, "CCL2;CXCL8"))
+    rows.append((PATHWAY_TERM, PATHWAY, "ora", 31, 31, 1e-9, 1e-8, None, "CCL2;CXCL8"))
+    pd.DataFrame(rows, columns=["term", "gene_set", "method", "set_size", "overlap", "p", "fdr", "nes",
+                                "leading_edge"]).to_csv(tmp_path / "enrichment.csv", index=False)
+    test = SelfTest(tmp_path, echo=lambda _line: None)
+    test.out = tmp_path
+    detail = test.enrichment()
+    assert (not test.failures) is ok, test.failures
+    assert f"GSEA rank {rank} " in detail

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
 
 from gui.models.table_model import DataFrameModel
 
@@ -42,7 +43,43 @@ class ResultsTableModel(DataFrameModel):
     def __init__(self, frame: pd.DataFrame | None = None, *, descriptions: dict[str, str] | None = None,
                  parent=None) -> None:
         self._descriptions: dict[str, str] = dict(descriptions or {})
+        self._highlighted: set[str] = set()
+        self._marked = np.zeros(0, dtype=bool)
         super().__init__(frame, digits=4, parent=parent)
+
+    def set_highlighted(self, genes) -> None:
+        """Genes drawn bold on a tinted background (e.g. a gene set's leading edge)."""
+        self._highlighted = {str(g) for g in genes or ()}
+        self._update_marks()
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, self.columnCount() - 1),
+                                  [Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.FontRole])
+
+    def highlighted_rows(self) -> np.ndarray:
+        """Source rows of the highlighted genes."""
+        return np.flatnonzero(self._marked)
+
+    def _update_marks(self) -> None:
+        df = self.source_frame()
+        genes = df["gene"].astype(str).to_numpy() if "gene" in df.columns else np.zeros(0, dtype=object)
+        self._marked = np.isin(genes, list(self._highlighted)) if self._highlighted else np.zeros(len(genes), bool)
+
+    def set_frame(self, frame) -> None:  # keeps the marks in step with the rows
+        super().set_frame(frame)
+        if hasattr(self, "_highlighted"):
+            self._update_marks()
+
+    def data(self, index, role: int = Qt.ItemDataRole.DisplayRole):
+        if role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.FontRole) and index.isValid():
+            row = int(self._order[index.row()]) if index.row() < len(self._order) else -1
+            if 0 <= row < len(self._marked) and self._marked[row]:
+                if role == Qt.ItemDataRole.BackgroundRole:
+                    return QBrush(QColor(255, 228, 200))
+                font = QFont()
+                font.setBold(True)
+                return font
+            return None
+        return super().data(index, role)
 
     def set_term_frame(self, frame: pd.DataFrame | None, descriptions: dict[str, str] | None = None) -> None:
         """Show one term's rows of ``FastMixResults.to_frame(term)`` (other columns are dropped)."""

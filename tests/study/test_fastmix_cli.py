@@ -377,3 +377,38 @@ def test_cell_types_choose_columns_before_the_sum_check(study, tmp_path, capsys)
     assert report["parameters"]["cell_types"] == cells.split(",")
     assert main(_args(folder, tmp_path / "c", "--cell-types", "Cell1,Nope", props=str(tmp_path / "props.csv"))) == 2
     assert "cell type 'Nope' is not a column" in capsys.readouterr().err
+
+
+def test_gene_sets_file_gives_ora_and_gsea_rows_csv_and_sheet(study, tmp_path, capsys):
+    """A user .gmt: enrichment.csv holds ORA and GSEA rows for every covariate term, and results.xlsx
+    an ``enrichment`` sheet with the same rows."""
+    sim, folder = study
+    deg = sim.deg.iloc[:, 4]
+    hits = [g for g in deg.index[deg.to_numpy()] if g.startswith("Gene") and g not in TRICKY and g != "Gene4"]
+    rest = [g for g in sim.expression.index if g not in hits and g not in TRICKY and g != "Gene4"]
+    gmt = tmp_path / "sets.gmt"
+    gmt.write_text(f"DEGS\tplanted\t{chr(9).join(hits)}\n"
+                   + "".join(f"R{k}\trandom\t{chr(9).join(rest[k * 20:(k + 1) * 20])}\n" for k in range(8)),
+                   encoding="utf-8")
+    out = tmp_path / "res"
+    assert main(_args(folder, out, "--gene-sets", str(gmt), "--gsea-permutations", "200")) == 0
+    capsys.readouterr()
+    e = pd.read_csv(out / "enrichment.csv", keep_default_na=False)
+    assert list(e.columns) == ["term", "gene_set", "method", "set_size", "overlap", "p", "fdr", "nes",
+                               "leading_edge"]
+    terms = ["Group[treated]", "Cell1.Group[treated]", "Cell2.Group[treated]", "Cell3.Group[treated]"]
+    gsea = e[e["method"] == "gsea"]
+    assert sorted(gsea["term"].unique()) == sorted(terms)
+    assert gsea.groupby("term").size().tolist() == [9] * 4
+    assert (e.loc[e["method"] == "ora", "nes"] == "").all() and (gsea["nes"] != "").all()
+    row = gsea[gsea["leading_edge"].str.contains(";")].iloc[0]
+    assert len(row["leading_edge"].split(";")) == row["overlap"]
+    assert set(e["method"]) <= {"ora", "gsea"} and "Cell1" not in set(e["term"])
+    wb = load_workbook(out / "results.xlsx", read_only=True)
+    rows = list(wb["enrichment"].iter_rows(values_only=True))
+    wb.close()
+    assert list(rows[0]) == list(e.columns) and len(rows) == len(e) + 1
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["gene_sets"]["library"] == "sets.gmt" and report["gene_sets"]["rows"]["gsea"] == 36
+    assert main(_args(folder, tmp_path / "res2", "--gene-sets", str(gmt), "--gsea-permutations", "-1")) == 2
+    assert "--gsea-permutations must be 0 or more" in capsys.readouterr().err
