@@ -31,7 +31,7 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     raw = np.concatenate([np.zeros((h, 1), dtype=np.uint8), rgb.reshape(h, w * 3)], axis=1)
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 9)) + _chunk(b"IEND", b""))
+            + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + _chunk(b"IEND", b""))  # 6: 9 is 10x slower for 15 %
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
