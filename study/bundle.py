@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -33,10 +34,13 @@ ENRICHMENT_FILE = "enrichment.csv"  # when a gene-set library is given
 
 def _tables(results, folder: Path, report: dict | None, tables: ex.ResultTables,
             enrichment: pd.DataFrame | None = None) -> list[Path]:
-    ex.write_csv(results.fixed_effects.reset_index(), folder / "fixed_effects.csv")
-    ex.write_csv(pd.DataFrame(results.covariance), folder / "covariance.csv", index=True, index_label="term")
-    ex.write_gene_results(results, folder / "gene_results.csv", tables)
-    ex.write_results_excel(results, folder / "results.xlsx", report=report, tables=tables, enrichment=enrichment)
+    sheets = ex.results_workbook(results, report, tables, enrichment)
+    with ThreadPoolExecutor(1) as pool:  # zlib frees the GIL: the workbook compresses while the CSVs are written
+        xlsx = pool.submit(ex.save_workbook, sheets, folder / "results.xlsx")
+        ex.write_csv(results.fixed_effects.reset_index(), folder / "fixed_effects.csv")
+        ex.write_csv(pd.DataFrame(results.covariance), folder / "covariance.csv", index=True, index_label="term")
+        ex.write_gene_results(results, folder / "gene_results.csv", tables)
+        xlsx.result()
     return [folder / f for f in TABLE_FILES]
 
 

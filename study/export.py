@@ -30,7 +30,8 @@ from study.files import atomic_path, write_text
 
 __all__ = [
     "DIGITS", "ResultTables", "safe_cell", "safe_frame", "sheet_names", "file_stem", "term_table",
-    "write_csv", "write_gene_results", "write_results_excel", "write_term_csvs", "write_rnk", "rnk_scores",
+    "write_csv", "write_gene_results", "write_results_excel", "results_workbook", "save_workbook",
+    "write_term_csvs", "write_rnk", "rnk_scores",
     "write_gene_lists", "write_gmt",
 ]
 
@@ -156,6 +157,19 @@ def write_results_excel(results, path: str | os.PathLike, report: dict | None = 
     Written by :mod:`engine.xlsx` (about 5x faster than xlsxwriter on large studies);
     gene symbols are text cells formatted '@', formula-like text is neutralised.
     """
+    return save_workbook(results_workbook(results, report, tables, enrichment), path)
+
+
+def save_workbook(sheets: list[tuple[str, str]], path: str | os.PathLike) -> Path:
+    """Zip ``(sheet name, worksheet XML)`` pairs into ``path``, atomically (mostly outside the GIL)."""
+    with atomic_path(path) as tmp:
+        write_workbook(tmp, sheets)
+    return Path(path)
+
+
+def results_workbook(results, report: dict | None = None, tables: ResultTables | None = None,
+                     enrichment: pd.DataFrame | None = None) -> list[tuple[str, str]]:
+    """The sheets of :func:`write_results_excel` as ``(name, worksheet XML)`` pairs."""
     tables = tables or ResultTables(results)
     reserved = ("Fixed effects", "Covariance D", "Parameters", "Columns", "Run report", "enrichment")
     names = sheet_names(list(results.terms), reserved=reserved)
@@ -180,9 +194,7 @@ def write_results_excel(results, path: str | os.PathLike, report: dict | None = 
         rows = [(k, excel_value(v)) for k, v in flat]
         sheets.append(("Run report", sheet_xml(pd.DataFrame(rows, columns=["item", "value"], dtype=object),
                                                 text_columns=("item",))))
-    with atomic_path(path) as tmp:
-        write_workbook(tmp, sheets)
-    return Path(path)
+    return sheets
 
 
 def write_term_csvs(results, folder: str | os.PathLike, tables: ResultTables | None = None) -> list[Path]:
