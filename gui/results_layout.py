@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.enrichment_view import EnrichmentView
+from gui.library_combo import LibraryCombo
 from gui.models.results_model import ResultsFilterProxyModel, ResultsTableModel
 from gui.models.table_model import DataFrameModel
 from gui.plots.calibration import CalibrationWidget
@@ -129,10 +130,7 @@ def build_enrichment(tab) -> QWidget:
     Enrichment view (GSEA and ORA of every covariate term, in a worker) and the quick ORA of the
     genes selected by the filters."""
     box = QWidget(objectName="enrichmentPanel")
-    tab.gmt_edit = QLineEdit("go-bp", objectName="gmtPathEdit",
-                             placeholderText="go-bp, go-mf, go-cc (bundled GO) or a .gmt file")
-    tab.gmt_edit.setToolTip("Bundled Gene Ontology libraries: go-bp (biological process), go-mf (molecular "
-                            "function), go-cc (cellular component); or browse for a .gmt file")
+    tab.gmt_edit = LibraryCombo()
     tab.gmt_browse = QPushButton("Browse…", objectName="gmtBrowseButton")
     tab.enrich_button = QPushButton("ORA of filtered genes", objectName="enrichRunButton")
     tab.enrich_button.setToolTip("Hypergeometric over-representation of the current term's genes with "

@@ -243,6 +243,22 @@ def test_enrichment_bad_gmt_reports_file(tmp_path, tab):
     assert "missing.gmt" in tab.enrich_status.text()
 
 
+def test_user_gmt_is_listed_beside_the_bundled_libraries(tmp_path, tab, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    combo = tab.gmt_edit
+    assert [combo.itemData(i) for i in range(combo.count())] == ["go-bp", "go-mf", "go-cc"]
+    gmt = tmp_path / "my_sets.gmt"
+    gmt.write_text("SET_A\tdesc\tG1\tG2\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(gmt), ""))
+    qtbot.mouseClick(tab.gmt_browse, Qt.MouseButton.LeftButton)
+    assert combo.text() == str(gmt) and combo.count() == 4 and "my_sets.gmt" in combo.currentText()
+    combo.setCurrentIndex(1)  # back to a bundled library; the file stays in the list
+    assert combo.text() == "go-mf" and combo.user_files() == [str(gmt)]
+    combo.setText(str(gmt))  # chosen again: not listed twice
+    assert combo.count() == 4 and combo.text() == str(gmt)
+
+
 def test_clear_results_and_project_signal(qtbot, fitted):
     from gui.project_model import ProjectModel
     _, fit = fitted
