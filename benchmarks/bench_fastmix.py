@@ -47,8 +47,9 @@ def make_data(m: int, n: int, L: int, seed: int = 0):
     k, p, main = LAYOUT[L]
     rng = np.random.default_rng(seed)
     samples = [f"S{j + 1}" for j in range(n)]
-    props = pd.DataFrame(rng.uniform(0.1, 0.3, (n, k)), index=samples,
-                         columns=[f"Cell{i + 1}" for i in range(k)])
+    frac = rng.uniform(0.1, 0.3, (n, k))
+    frac *= np.minimum(1.0, 0.99 / frac.sum(axis=1))[:, None]  # 5 cell types: rows may not pass 1
+    props = pd.DataFrame(frac, index=samples, columns=[f"Cell{i + 1}" for i in range(k)])
     cov = pd.DataFrame(rng.normal(size=(n, p)), index=samples, columns=[f"Var{i + 1}" for i in range(p)])
     z = (cov - cov.mean()) / cov.std()
     blocks = [props.to_numpy()] + ([z.to_numpy()] if main else [])
