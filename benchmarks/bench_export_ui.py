@@ -48,10 +48,15 @@ def main() -> int:
     app = QApplication.instance() or QApplication([])
     expr, props, cov, label = _inputs()
     fit = FastMix(include_covariate_main=False).fit(expr, props, cov)
-    jobs = JobRunner()
+    from PySide6.QtWidgets import QMainWindow
+
+    window = QMainWindow()  # as in the app: the job status (progress, cancel) sits in the status bar
+    jobs = JobRunner(window)
     tab = ResultsTab(None, jobs)
-    tab.resize(1280, 800)
-    tab.show()
+    window.setCentralWidget(tab)
+    window.statusBar().addPermanentWidget(jobs.widget)
+    window.resize(1280, 800)
+    window.show()
     tab.set_results(fit.results_, fit)
     app.processEvents()
     ticks: list[float] = []
@@ -78,8 +83,8 @@ def main() -> int:
           f"{len(files)} files, {size / 1e6:.1f} MB; longest event-loop pause {gaps.max() * 1000:.0f} ms "
           f"(goal <= 100 ms, <= 20 MB); {sync * 1000:.0f} ms of it before the worker started")
     jobs.shutdown()
-    tab.close()
-    tab.deleteLater()
+    window.close()
+    window.deleteLater()
     app.processEvents()
     return 0
 

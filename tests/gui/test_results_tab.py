@@ -317,6 +317,17 @@ def test_repaints_do_not_exhaust_none_refcount(qtbot):
         assert after == before  # immortal None (CPython >= 3.12)
 
 
+def test_gui_takes_the_gil_back_within_a_millisecond():
+    """Importing gui shortens the GIL switch interval (benchmarks/bench_export_ui.py: with Python's
+    5 ms, an export in a worker froze the window 93-117 ms; with 1 ms, 65-97 ms)."""
+    import sys
+
+    import gui  # noqa: F401
+    from gui.compat import GIL_SWITCH_S
+
+    assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_S) and GIL_SWITCH_S <= 0.001
+
+
 def test_calibration_view_compares_calls_with_permuted_labels(tab, fitted):
     """The Calibration tab shows, for the selected term, the observed curve (k calls) against the
     permuted-label curve, and a sentence with the same numbers as the run report."""
