@@ -225,7 +225,7 @@ _EXCEL_DATE = re.compile(r"^(\d{1,2}-(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|no
 
 def excel_date_ids(ids: Iterable) -> list[str]:
     """IDs that look like dates Excel made from gene symbols (``1-Mar`` from MARCH1, ``2-Sep`` from SEPT2)."""
-    return [str(i) for i in ids if _EXCEL_DATE.match(str(i).strip())]
+    return [s for s in map(str, ids) if "-" in s and _EXCEL_DATE.match(s.strip())]  # every pattern has a "-"
 
 
 _MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",

@@ -221,7 +221,9 @@ def align_inputs(expression: pd.DataFrame, proportions: pd.DataFrame, covariates
     """
     props = _pick_cells(_frame(proportions, "proportions", numeric=True), cell_types)
     expr = expression.set_axis(pd.Index([str(c) for c in expression.columns], dtype=object), axis=1)
-    if not (expr.index.dtype == object and pd.api.types.infer_dtype(expr.index, skipna=False) == "string"):
+    if isinstance(expr.index.dtype, pd.StringDtype) and not expr.index.hasnans:
+        expr = expr.set_axis(expr.index.astype(object), axis=0)  # text IDs already: no per-ID loop
+    elif not (expr.index.dtype == object and pd.api.types.infer_dtype(expr.index, skipna=False) == "string"):
         expr = expr.set_axis(pd.Index([str(i) for i in expr.index], dtype=object), axis=0)
     efile, pfile = str(expression.attrs.get("file", "expression")), props.attrs["file"]
     require_numeric(expr, efile)  # names the first cell that is missing, infinite or not a number
