@@ -23,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gating.gates import BooleanGate, QuadrantGate
-from gating.gatingml import read_gatingml
-from gating.sample import Sample, read_fcs
-from gating.strategy import GatingStrategy, _Evaluator
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, not an installed copy
+
+from gating.gates import BooleanGate, QuadrantGate  # noqa: E402
+from gating.gatingml import read_gatingml  # noqa: E402
+from gating.sample import Sample, read_fcs  # noqa: E402
+from gating.strategy import GatingStrategy, _Evaluator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SET1 = ROOT.parent / "shared" / "data" / "gatingml"

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from flowutils.gating import points_in_polygon
+
+from .polygon import points_in_polygon
 
 __all__ = [
     "Dimension", "Gate", "RectangleGate", "RangeGate", "PolygonGate", "EllipsoidGate",
@@ -156,21 +157,11 @@ class PolygonGate(Gate):
             raise ValueError(f"polygon gate {self.id!r} needs 2 dimensions and at least 3 vertices")
 
     def contains(self, coords: np.ndarray) -> np.ndarray:
-        pts = np.ascontiguousarray(np.asarray(coords, dtype=np.float64).reshape(-1, 2))
-        if pts.shape[0] == 0:
-            return np.zeros(0, dtype=bool)
-        verts = np.ascontiguousarray(np.array(self.vertices, dtype=np.float64))
-        # bounding box pre-filter: only events inside it are tested against the edges
-        lo, hi = verts.min(axis=0), verts.max(axis=0)
-        x, y = pts[:, 0], pts[:, 1]
-        box = (x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1])
-        idx = np.flatnonzero(box)
-        out = np.zeros(pts.shape[0], dtype=bool)
-        if idx.size == pts.shape[0]:
-            out[:] = points_in_polygon(verts, pts)
-        elif idx.size:
-            out[idx] = points_in_polygon(verts, np.ascontiguousarray(pts[idx]))
-        return out
+        pts = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+        return points_in_polygon(self.vertices, pts[:, 0], pts[:, 1])
+
+    def contains_columns(self, columns: Sequence[np.ndarray]) -> np.ndarray:
+        return points_in_polygon(self.vertices, columns[0], columns[1])
 
 
 @dataclass(frozen=True)
