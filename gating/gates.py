@@ -189,9 +189,12 @@ class EllipsoidGate(Gate):
         k = len(self.mean)
         d = [columns[j] - self.mean[j] for j in range(k)]
         q = np.zeros(len(columns[0]))
+        term = np.empty_like(q)
         for i in range(k):  # quadratic form over the (few) dimensions, vectorised over events
             for j in range(k):
-                q += inv[i, j] * d[i] * d[j]
+                np.multiply(d[i], inv[i, j], out=term)  # q += inv[i, j] * d[i] * d[j], in place
+                term *= d[j]
+                q += term
         return q <= self.distance_square
 
 
@@ -276,9 +279,9 @@ class QuadrantGate(Gate):
                     memo[(j, lo, "ge")] = columns[j] >= lo
                 inside &= memo[(j, lo, "ge")]
             if hi is not None:
-                if (j, hi, "ge") not in memo:
-                    memo[(j, hi, "ge")] = columns[j] >= hi
-                inside &= ~memo[(j, hi, "ge")] & ~np.isnan(columns[j])
+                if (j, hi, "lt") not in memo:  # below hi and not NaN
+                    memo[(j, hi, "lt")] = columns[j] < hi
+                inside &= memo[(j, hi, "lt")]
         return inside
 
     def contains(self, coords: np.ndarray) -> dict[str, np.ndarray]:
