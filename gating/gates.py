@@ -125,12 +125,19 @@ class RectangleGate(Gate):
     def contains_columns(self, columns: Sequence[np.ndarray]) -> np.ndarray:
         inside = np.ones(len(columns[0]), dtype=bool)
         for col, lo, hi in zip(columns, self.mins, self.maxs):
-            if lo is not None:
-                inside &= col >= lo
-            if hi is not None:
-                inside &= col < hi
-            if lo is None and hi is None:
-                inside &= ~np.isnan(col)
+            self.bounds(col, lo, hi, out=inside)
+        return inside
+
+    @staticmethod
+    def bounds(col: np.ndarray, lo: float | None, hi: float | None, out: np.ndarray | None = None) -> np.ndarray:
+        """``lo <= col < hi`` (None = open; both open = not NaN), and-ed into ``out`` when given."""
+        inside = np.ones(len(col), dtype=bool) if out is None else out
+        if lo is not None:
+            inside &= col >= lo
+        if hi is not None:
+            inside &= col < hi
+        if lo is None and hi is None:
+            inside &= ~np.isnan(col)
         return inside
 
 

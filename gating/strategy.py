@@ -16,7 +16,8 @@ import pandas as pd
 
 from .compensation import FCS_REF, UNCOMPENSATED, Compensation
 from .errors import GatingError, InputError
-from .gates import BooleanGate, Dimension, Gate, QuadrantGate, gate_from_dict
+from .gates import BooleanGate, Dimension, Gate, QuadrantGate, RectangleGate, gate_from_dict
+from .monotone import bounds_mask, worth_it
 from .progress import ProgressCallback, report
 from .transforms import RatioTransform, Transform, transform_from_dict
 
@@ -92,6 +93,7 @@ class _Evaluator:
         self._within: dict[str, tuple[str, np.ndarray]] = {}
         self.membership: dict[str, np.ndarray] = {}
         self._busy: set[str] = set()
+        self._user_count: dict[tuple, int] | None = None
 
     def _compensation(self, ref: str) -> tuple[Compensation | None, np.ndarray | None]:
         """The compensation for ``ref`` and its detector block (n x detectors, contiguous)."""
@@ -192,6 +194,42 @@ class _Evaluator:
         self._part[(key, pid)] = vals
         return vals
 
+    def _users(self) -> dict[tuple, int]:
+        """How many gates test each (dimension, parent)."""
+        if self._user_count is None:
+            self._user_count = {}
+            for g in self.s.gates.values():
+                for d in g.dimensions:
+                    k = (_dim_key(d), g.parent_id)
+                    self._user_count[k] = self._user_count.get(k, 0) + 1
+        return self._user_count
+
+    def _cached(self, dim: Dimension, pid: str | None) -> bool:
+        """Whether the values of ``dim`` for ``pid``'s events are at hand without transforming."""
+        key = _dim_key(dim)
+        if key in self._full or (key, pid) in self._part:
+            return True
+        link = self._within.get(pid) if pid is not None else None
+        return link is not None and (key, link[0]) in self._part
+
+    def _rectangle(self, gate: RectangleGate, parent: str | None) -> np.ndarray:
+        """``gate.contains`` on the parent's events; bounds on a monotone scale are tested in raw
+        units unless the transformed values are at hand (:mod:`gating.monotone`)."""
+        inside: np.ndarray | None = None
+        for dim, lo, hi in zip(gate.dimensions, gate.mins, gate.maxs):
+            m = None
+            if (dim.transform_ref is not None and not dim.ratio and not self._cached(dim, parent)
+                    and self._users().get((_dim_key(dim), parent), 0) == 1):  # shared: transform once
+                t = self.s.transforms.get(dim.transform_ref)
+                if t is not None and worth_it(t):  # a column of the events matrix is strided: copy it
+                    raw = np.ascontiguousarray(self.values(Dimension(dim.channel, dim.compensation_ref), parent))
+                    m = bounds_mask(t, raw, lo, hi)
+            if m is None:
+                m = RectangleGate.bounds(self.values(dim, parent), lo, hi)
+            inside = m if inside is None else np.logical_and(inside, m, out=inside)
+        assert inside is not None  # a rectangle has at least one dimension
+        return inside
+
     def population(self, pid: str) -> np.ndarray:
         if pid in self.membership:
             return self.membership[pid]
@@ -208,7 +246,8 @@ class _Evaluator:
                 m = m & self.membership[parent]
             self.membership[pid] = m
         else:
-            res = gate.contains_columns([self.values(d, parent) for d in gate.dimensions])
+            res = (self._rectangle(gate, parent) if isinstance(gate, RectangleGate) else
+                   gate.contains_columns([self.values(d, parent) for d in gate.dimensions]))
             parts = res if isinstance(gate, QuadrantGate) else {gate.id: res}
             for qid, sub in parts.items():
                 sub = np.asarray(sub, dtype=bool)
