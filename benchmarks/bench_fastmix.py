@@ -37,7 +37,8 @@ set.seed(1)
 t <- system.time(fit <- FastMix(E, P, D, include.demo = as.logical(args[5])))[["elapsed"]]
 cat(sprintf("elapsed %.3f\n", t))
 """
-REPEATS = 3
+REPEATS = 5
+OLS_REPEATS = 30
 # (K cells, P covariates, include covariate main) giving L terms
 LAYOUT = {11: (3, 2, True), 20: (5, 3, False)}
 
@@ -85,24 +86,32 @@ def _ols(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return (Y @ X) @ np.linalg.inv(X.T @ X)
 
 
+def _best(fn, reps: int) -> tuple[float, float, object]:
+    """(fastest, median) wall seconds of ``fn()`` over ``reps`` runs and the last return value."""
+    times, out = [], None
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), float(np.median(times)), out
+
+
+def _fit(expr, props, cov, **kw) -> FastMix:
+    return FastMix(**kw).fit(expr, props, cov)
+
+
 def run(m: int, n: int, L: int, with_r: bool = False) -> dict:
     expr, props, cov, X, main = make_data(m, n, L)
     Y = expr.to_numpy()
-    ols, fits, compat = [], [], []
-    for _ in range(REPEATS):  # medians: the machine is shared, single timings are noisy
-        t = time.perf_counter()
-        _ols(X, Y)
-        ols.append(time.perf_counter() - t)
-        model = FastMix(include_covariate_main=main, variance="pooled", permutations=0)  # R's work
-        t = time.perf_counter()
-        model.fit(expr, props, cov)
-        compat.append(time.perf_counter() - t)
-        model = FastMix(include_covariate_main=main)
-        t, c = time.perf_counter(), time.process_time()
-        model.fit(expr, props, cov)
-        fits.append((time.perf_counter() - t, time.process_time() - c, model.timings_))
-    t_ols, t_compat = float(np.median(ols)), float(np.median(compat))
-    t_fit, c_fit, timings = sorted(fits, key=lambda f: f[0])[len(fits) // 2]
+    _ols(X, Y)
+    # the OLS takes about a millisecond: many repeats, or one busy moment on the shared cores decides the ratio
+    ols_min, ols_med, _ = _best(lambda: _ols(X, Y), OLS_REPEATS)
+    compat_kw = dict(include_covariate_main=main, variance="pooled", permutations=0)  # R's work
+    _fit(expr, props, cov, **compat_kw)
+    compat_min, compat_med, compat = _best(lambda: _fit(expr, props, cov, **compat_kw), REPEATS)
+    c0 = time.process_time()
+    fit_min, fit_med, model = _best(lambda: _fit(expr, props, cov, include_covariate_main=main), REPEATS)
+    c_fit = (time.process_time() - c0) / REPEATS
     r_s = time_r(expr, props, cov, main) if with_r else None
     # memory is measured in a separate fit: tracemalloc slows every allocation down
     traced = FastMix(include_covariate_main=main)
@@ -112,9 +121,15 @@ def run(m: int, n: int, L: int, with_r: bool = False) -> dict:
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
     nbytes = expr.to_numpy().nbytes
-    return dict(m=m, n=n, L=L, compat_s=t_compat, fit_s=t_fit, cpu_s=c_fit, ols_s=t_ols, ratio=t_compat / t_ols,
+    ms = lambda t: ", ".join(f"{k} {v * 1000:.1f}" for k, v in t.items() if v >= 5e-5)  # noqa: E731
+    return dict(m=m, n=n, L=L, compat_s=compat_min, compat_med=compat_med, fit_s=fit_min, fit_med=fit_med,
+                cpu_s=c_fit, ols_s=ols_min, ols_med=ols_med, ratio=compat_min / ols_min, ratio_default=fit_min / ols_min,
                 peak_mb=peak / 2 ** 20, peak_x_expr=peak / nbytes, r_s=r_s,
-                stages=", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+                compat_stages=ms(compat.timings_), stages=ms(model.timings_))
+
+
+def _ms(best: float, median: float) -> str:
+    return f"{best * 1000:.1f} ({median * 1000:.1f})"
 
 
 def main(argv=None) -> int:
@@ -123,21 +138,29 @@ def main(argv=None) -> int:
     ap.add_argument("--no-r", action="store_true", help="do not time R FastMix")
     args = ap.parse_args(argv)
     cases = CASES[:2] if args.quick else CASES
-    print(f"times are medians of {REPEATS} runs; R-compat = variance pooled, no permutations (R's work); "
-          "default = calibrated, B = 200; OLS = normal equations on the same data")
-    print(f"{'m':>6} {'n':>5} {'L':>3} {'R-compat s':>10} {'default s':>9} {'OLS s':>7} {'fit/OLS':>7} "
-          f"{'peak MB':>8} {'peak/expr':>9} {'R s':>7} {'R/ours':>7}")
+    print(f"fit times: fastest of {REPEATS} runs (median in brackets); OLS = normal equations (Y X)(X'X)^-1 on the "
+          f"same data, fastest of {OLS_REPEATS}; R-compat = variance pooled, no permutations (R's work); "
+          "default = calibrated, B = 200 permutations")
+    print(f"{'m':>6} {'n':>5} {'L':>3} {'OLS ms':>12} {'R-compat ms':>15} {'fit/OLS':>7} {'default ms':>15} "
+          f"{'fit/OLS':>7} {'peak MB':>8} {'peak/expr':>9} {'R s':>7} {'R/ours':>7}")
     for m, n, L in cases:
         r = run(m, n, L, with_r=not args.no_r and (m, n, L) in R_CASES)
         rs = f"{r['r_s']:>7.1f} {r['r_s'] / r['compat_s']:>6.0f}x" if r["r_s"] is not None else f"{'-':>7} {'-':>7}"
-        print(f"{r['m']:>6} {r['n']:>5} {r['L']:>3} {r['compat_s']:>10.3f} {r['fit_s']:>9.3f} {r['ols_s']:>7.3f} "
-              f"{r['ratio']:>7.1f} {r['peak_mb']:>8.1f} {r['peak_x_expr']:>9.2f} {rs}")
-        print(f"        default fit stages (s): {r['stages']}")
+        print(f"{r['m']:>6} {r['n']:>5} {r['L']:>3} {_ms(r['ols_s'], r['ols_med']):>12} "
+              f"{_ms(r['compat_s'], r['compat_med']):>15} {r['ratio']:>7.1f} {_ms(r['fit_s'], r['fit_med']):>15} "
+              f"{r['ratio_default']:>7.1f} {r['peak_mb']:>8.1f} {r['peak_x_expr']:>9.2f} {rs}")
+        print(f"        R-compat fit stages (ms): {r['compat_stages']}")
+        print(f"        default fit stages (ms): {r['stages']}")
     if not args.no_r and not (R_LIB / "FastMix").is_dir():
         print("R FastMix not installed: run benchmarks/peers.sh (Debian R packages + R CMD INSTALL of "
               "../shared/peers/FastMix-0.2.5); no R figure is printed without timing it")
     print("targets: fit/OLS <= 10 (R-compat fit), largest case < 3 s, peak < 3x expression matrix, R/ours >= 100x "
           "(both timed here, same inputs)")
+    print("fit/OLS, read with the stages: the OLS is two matrix products; the R-compatible fit adds per gene and term "
+          "the OLS t-test p-values (scipy stdtr), the moment and GLS/EBLUP products, the mixture detector's EM, the "
+          "robust means and trimming, quasi-p-values and their BH FDR (a sort per term), and labelled tables. Those "
+          "are per-gene work, not fixed overhead, so the R-compatible ratio stays well above 10 at every size; the "
+          "default fit adds the moderated refit and 200 permutations on top (its ratio is printed separately).")
     return 0
 
 

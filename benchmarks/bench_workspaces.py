@@ -1,5 +1,7 @@
 """FlowJo workspace import and counting time per file, ours next to FlowKit's in the same run.
 
+``count x`` is FlowKit's counting time over ours, ``total x`` the same for import + counting.
+
 For each FlowJo 10 example workspace (FlowKit's own test data in ``../shared/data/fcs/flowkit``)
 we time (a) import = FCS read + workspace parse, (b) counting = evaluating every gate, with the
 median of 5 repetitions, and compare each population count with FlowJo's stored one.  FlowKit
@@ -77,8 +79,11 @@ def _ours(wsp: Path, fcs: Path) -> dict:
             "stored": stored, "hits": hits, "events": sample.event_count, "gates": len(st.gates)}
 
 
+FLOWKIT_VENV = Path.home() / ".cache" / "fastmix-studio" / "flowkit-venv" / "bin" / "python"  # benchmarks/peers.sh
+
+
 def _flowkit(pairs: list[tuple[str, str]]) -> dict | None:
-    py = os.environ.get("FLOWKIT_PYTHON")
+    py = os.environ.get("FLOWKIT_PYTHON") or (str(FLOWKIT_VENV) if FLOWKIT_VENV.exists() else None)
     cmd = [py] if py else None
     if cmd is None:
         try:
@@ -97,10 +102,11 @@ def main() -> None:
     pairs = [(str(FK / w), str(FK / f)) for w, f in FJ10]
     fk_res = _flowkit(pairs)
     if fk_res is None:
-        print("[workspaces] FlowKit not available (set FLOWKIT_PYTHON): only our times are shown")
+        print("[workspaces] FlowKit not available (benchmarks/peers.sh, or set FLOWKIT_PYTHON): only our times "
+              "are shown")
     print(f"[workspaces] median of {REPS}; import = FCS read + workspace parse; count = all gates")
     print(f"{'workspace':40s} {'events':>7s} {'ours import':>11s} {'count':>8s} {'FlowJo':>7s} "
-          f"{'FlowKit import':>14s} {'count':>8s} {'FlowJo':>7s}")
+          f"{'FlowKit import':>14s} {'count':>8s} {'FlowJo':>7s} {'count x':>8s} {'total x':>8s}")
     for (wsp, fcs) in pairs:
         o = _ours(Path(wsp), Path(fcs))
         line = (f"{Path(wsp).name:40s} {o['events']:7d} {o['import']*1000:9.1f}ms {o['count']*1000:6.1f}ms "
@@ -109,7 +115,8 @@ def main() -> None:
         if f:
             fk_hits = sum(abs(f["counts"].get(p.rsplit("/", 1)[-1], -10**9) - c) <= max(2, 0.005 * c)
                           for p, c in o["stored"].items())
-            line += f" {f['import']*1000:12.1f}ms {f['count']*1000:6.1f}ms {fk_hits:3d}/{len(o['stored'])}"
+            line += (f" {f['import']*1000:12.1f}ms {f['count']*1000:6.1f}ms {fk_hits:3d}/{len(o['stored']):<3d}"
+                     f" {f['count'] / o['count']:7.1f}x {(f['import'] + f['count']) / (o['import'] + o['count']):7.1f}x")
         print(line)
     for wsp, fcs in FJ9:
         o = _ours(wsp, fcs)

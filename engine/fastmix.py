@@ -13,6 +13,8 @@ on 1024 equal-width bins). All terms carry random effects (R ``random="all"``).
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 
@@ -110,7 +112,7 @@ class FastMix:
     design_, match_, notices_, sigma2_, D_initial_, D_, fixed_effects_, sigma_beta_,
     coef_, random_effects_, quasi_p_, quasi_fdr_, ols_p_, ols_fdr_, overall_stat_,
     overall_p_, informative_, kept_genes_, lambda_, var_eblup_, rho_ (repeated measures),
-    fitted_ (computed on access), timings_, results_ (:class:`FastMixResults`).
+    fitted_ (computed on access), timings_ (seconds per stage of ``fit``), results_ (:class:`FastMixResults`).
     With ``sample_cov``/``weights``/``subject`` everything lives on the whitened scale.
     """
 
@@ -148,6 +150,7 @@ class FastMix:
         """Fit on expression (genes x samples), proportions and covariates (samples x ...)."""
         from .weights import get_rho, get_sigma, whitening
 
+        t_start = time.perf_counter()
         if self.variance not in ("moderated", "pooled"):
             raise ValueError("variance must be 'moderated' or 'pooled'")
         if int(self.permutations) < 0:
@@ -162,6 +165,7 @@ class FastMix:
                               reference=reference, check=False)
         notices.extend(design.notices)
         X = design.X
+        t_inputs = time.perf_counter() - t_start
         sigma = _sample_covariance(sample_cov, samples, study.weights)
         self.rho_ = None
         sj = None if study.subject is None else study.subject.to_numpy()
@@ -183,8 +187,11 @@ class FastMix:
         res = fit_arrays(Y, X, design.names, progress=stages("fit"), **opts)
         notices.extend(res.notices)
         mod = None
+        t_mod = time.perf_counter()
         if self.variance == "moderated":
             mod = fit_moderated(Y, X, design.names, res.rss, progress=stages("moderated fit"), **opts)
+        t_calib = time.perf_counter()
+        t_mod = t_calib - t_mod
         calib = None
         calibrated = self.permutations > 0 or (self.variance == "moderated" and self.calibration == "attribution")
         if calibrated and design.Z.shape[1]:
@@ -199,7 +206,11 @@ class FastMix:
                                   seed=int(self.random_state), variance=self.variance,
                                   genes=Ydf.index, progress=stages("calibration"))
         self.whitening_ = W
+        t_store = time.perf_counter()
+        t_calib = t_store - t_calib
         self._store(res, design, Ydf.index.tolist(), samples, notices, mod=mod, calib=calib)
+        self.timings_ = {"inputs": t_inputs, **res.timings, "moderated fit": t_mod, "calibration": t_calib,
+                         "labels": time.perf_counter() - t_store}
         return self
 
     def _store_calls(self, names: list, gm, res: ArrayFit, mod: ArrayFit | None, calib) -> None:
@@ -284,7 +295,6 @@ class FastMix:
         self.var_eblup_ = tm(res.var_eblup)
         self._X_fit = res.X
         self._samples = list(samples)
-        self.timings_ = res.timings
         params = self.get_params()
         params.update(n_genes=len(genes), n_samples=len(samples), lambda_=res.lambda_,
                       sigma2=res.sigma2)

@@ -195,6 +195,8 @@ def duplicate_ids(ids: Iterable) -> list[str]:
 def require_numeric(df: pd.DataFrame, file: str | None = None, *, columns: Sequence[str] | None = None) -> None:
     """Raise ``InputError`` at the first missing or non-numeric cell (by column, then row)."""
     file = file or df.attrs.get("file")
+    if columns is None and _all_finite_numbers(df):
+        return
     for c in (df.columns if columns is None else columns):
         col = df[c]
         if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
@@ -218,6 +220,12 @@ def require_numeric(df: pd.DataFrame, file: str | None = None, *, columns: Seque
         raise InputError("column is not numeric", file=file, column=str(c))  # pragma: no cover
 
 
+def _all_finite_numbers(df: pd.DataFrame) -> bool:
+    """True when every column is numeric (not bool) and every cell finite: one pass, no per-column work."""
+    numeric = all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in df.dtypes)
+    return numeric and bool(np.isfinite(df.to_numpy(dtype=np.float64)).all())
+
+
 _EXCEL_DATE = re.compile(r"^(\d{1,2}-(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
                          r"|(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)-\d{1,2}"
                          r"|\d{4}-\d{2}-\d{2}( 00:00:00)?)$", re.IGNORECASE)
@@ -225,7 +233,13 @@ _EXCEL_DATE = re.compile(r"^(\d{1,2}-(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|no
 
 def excel_date_ids(ids: Iterable) -> list[str]:
     """IDs that look like dates Excel made from gene symbols (``1-Mar`` from MARCH1, ``2-Sep`` from SEPT2)."""
-    return [s for s in map(str, ids) if "-" in s and _EXCEL_DATE.match(s.strip())]  # every pattern has a "-"
+    if isinstance(ids, pd.Index) and pd.api.types.infer_dtype(ids, skipna=False) == "string":
+        ids = ids.tolist()  # text already: no per-ID conversion
+    else:
+        ids = [str(i) for i in ids]
+    if "-" not in "".join(ids):  # every pattern has a "-": one scan of the joined IDs settles most lists
+        return []
+    return [s for s in ids if "-" in s and _EXCEL_DATE.match(s.strip())]
 
 
 _MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
@@ -298,7 +312,8 @@ def looks_like_counts(df: pd.DataFrame, *, min_max: float = 100.0) -> bool:
     FastMix expects log-scale expression; counts should be transformed (e.g. log2(x+1)).
     """
     values = df.to_numpy(dtype=np.float64)
-    values = values[np.isfinite(values)]
+    finite = np.isfinite(values)
+    values = values.ravel() if finite.all() else values[finite]
     if values.size == 0:
         return False
     return bool(values.min() >= 0 and values.max() >= min_max

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from flowutils.gating import points_in_polygon
+
+from .polygon import points_in_polygon
 
 __all__ = [
     "Dimension", "Gate", "RectangleGate", "RangeGate", "PolygonGate", "EllipsoidGate",
@@ -124,12 +125,19 @@ class RectangleGate(Gate):
     def contains_columns(self, columns: Sequence[np.ndarray]) -> np.ndarray:
         inside = np.ones(len(columns[0]), dtype=bool)
         for col, lo, hi in zip(columns, self.mins, self.maxs):
-            if lo is not None:
-                inside &= col >= lo
-            if hi is not None:
-                inside &= col < hi
-            if lo is None and hi is None:
-                inside &= ~np.isnan(col)
+            self.bounds(col, lo, hi, out=inside)
+        return inside
+
+    @staticmethod
+    def bounds(col: np.ndarray, lo: float | None, hi: float | None, out: np.ndarray | None = None) -> np.ndarray:
+        """``lo <= col < hi`` (None = open; both open = not NaN), and-ed into ``out`` when given."""
+        inside = np.ones(len(col), dtype=bool) if out is None else out
+        if lo is not None:
+            inside &= col >= lo
+        if hi is not None:
+            inside &= col < hi
+        if lo is None and hi is None:
+            inside &= ~np.isnan(col)
         return inside
 
 
@@ -156,21 +164,11 @@ class PolygonGate(Gate):
             raise ValueError(f"polygon gate {self.id!r} needs 2 dimensions and at least 3 vertices")
 
     def contains(self, coords: np.ndarray) -> np.ndarray:
-        pts = np.ascontiguousarray(np.asarray(coords, dtype=np.float64).reshape(-1, 2))
-        if pts.shape[0] == 0:
-            return np.zeros(0, dtype=bool)
-        verts = np.ascontiguousarray(np.array(self.vertices, dtype=np.float64))
-        # bounding box pre-filter: only events inside it are tested against the edges
-        lo, hi = verts.min(axis=0), verts.max(axis=0)
-        x, y = pts[:, 0], pts[:, 1]
-        box = (x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1])
-        idx = np.flatnonzero(box)
-        out = np.zeros(pts.shape[0], dtype=bool)
-        if idx.size == pts.shape[0]:
-            out[:] = points_in_polygon(verts, pts)
-        elif idx.size:
-            out[idx] = points_in_polygon(verts, np.ascontiguousarray(pts[idx]))
-        return out
+        pts = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+        return points_in_polygon(self.vertices, pts[:, 0], pts[:, 1])
+
+    def contains_columns(self, columns: Sequence[np.ndarray]) -> np.ndarray:
+        return points_in_polygon(self.vertices, columns[0], columns[1])
 
 
 @dataclass(frozen=True)
@@ -198,9 +196,12 @@ class EllipsoidGate(Gate):
         k = len(self.mean)
         d = [columns[j] - self.mean[j] for j in range(k)]
         q = np.zeros(len(columns[0]))
+        term = np.empty_like(q)
         for i in range(k):  # quadratic form over the (few) dimensions, vectorised over events
             for j in range(k):
-                q += inv[i, j] * d[i] * d[j]
+                np.multiply(d[i], inv[i, j], out=term)  # q += inv[i, j] * d[i] * d[j], in place
+                term *= d[j]
+                q += term
         return q <= self.distance_square
 
 
@@ -285,9 +286,9 @@ class QuadrantGate(Gate):
                     memo[(j, lo, "ge")] = columns[j] >= lo
                 inside &= memo[(j, lo, "ge")]
             if hi is not None:
-                if (j, hi, "ge") not in memo:
-                    memo[(j, hi, "ge")] = columns[j] >= hi
-                inside &= ~memo[(j, hi, "ge")] & ~np.isnan(columns[j])
+                if (j, hi, "lt") not in memo:  # below hi and not NaN
+                    memo[(j, hi, "lt")] = columns[j] < hi
+                inside &= memo[(j, hi, "lt")]
         return inside
 
     def contains(self, coords: np.ndarray) -> dict[str, np.ndarray]:

@@ -54,19 +54,38 @@ def _hyperlog_params(t: float, w_: float, m: float, a_: float) -> tuple[float, .
 def _logicle_s(y: np.ndarray, p: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Value and slope of the logicle biexponential B(y) (antisymmetric about x1)."""
     a, b, c, d, f, x1 = p
+    # copysign(a e1 - c e2 - f, u) and a b e1 + c d e2, operation for operation, in few new arrays
     u = y - x1
-    z = np.abs(u) + x1
-    e1, e2 = np.exp(b * z), np.exp(-d * z)
-    return np.copysign(a * e1 - c * e2 - f, u), a * b * e1 + c * d * e2
+    z = np.abs(u)
+    z += x1
+    e1 = np.exp(np.multiply(z, b))
+    e2 = np.exp(np.multiply(z, -d, out=z), out=z)
+    val = np.multiply(e1, a)
+    val -= np.multiply(e2, c)
+    val -= f
+    np.copysign(val, u, out=val)
+    e1 *= a * b
+    e2 *= c * d
+    e1 += e2
+    return val, e1
 
 
 def _hyperlog_s(y: np.ndarray, p: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Value and slope of the hyperlog function EH(y) (antisymmetric about x1)."""
     a, b, c, f, x1 = p
+    # copysign(a e1 + c z - f, u) and a b e1 + c, operation for operation, in few new arrays
     u = y - x1
-    z = np.abs(u) + x1
-    e1 = np.exp(b * z)
-    return np.copysign(a * e1 + c * z - f, u), a * b * e1 + c
+    z = np.abs(u)
+    z += x1
+    e1 = np.exp(np.multiply(z, b))
+    val = np.multiply(e1, a)
+    z *= c
+    val += z
+    val -= f
+    np.copysign(val, u, out=val)
+    e1 *= a * b
+    e1 += c
+    return val, e1
 
 
 @lru_cache(maxsize=32)
@@ -86,15 +105,23 @@ def fast_scale(kind: str, x: np.ndarray, t: float, w: float, m: float, a: float)
     params, s_fn, scale, u_hi, inv_du, grid_y, exact = _solve_table(kind, float(t), float(w), float(m), float(a))
     shape = x.shape
     x = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
-    u = np.arcsinh(x / scale)
-    pos = (u + u_hi) * inv_du
+    # the same operations as y0 = table(asinh(x / scale)); y = y0 - (S(y0) - x) / S'(y0), in few new arrays
+    pos = np.arcsinh(np.divide(x, scale))
+    pos += u_hi
+    pos *= inv_du
     inside = (pos >= 0) & (pos < _TABLE_SIZE)
     idx = np.where(inside, pos, 0.0).astype(np.intp)
-    frac = pos - idx
-    y0 = grid_y[idx]
-    y0 += frac * (grid_y[idx + 1] - y0)
+    frac = np.subtract(pos, idx, out=pos)
+    y0 = grid_y.take(idx)
+    idx += 1
+    step = grid_y.take(idx)
+    step -= y0
+    step *= frac
+    y0 += step
     val, der = s_fn(y0, params)
-    y = y0 - (val - x) / der
+    val -= x
+    val /= der
+    y = np.subtract(y0, val, out=y0)
     if not inside.all():
         out = ~inside
         y[out] = x[out]  # nan and +-inf stay as they are

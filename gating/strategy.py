@@ -16,7 +16,8 @@ import pandas as pd
 
 from .compensation import FCS_REF, UNCOMPENSATED, Compensation
 from .errors import GatingError, InputError
-from .gates import BooleanGate, Dimension, Gate, QuadrantGate, gate_from_dict
+from .gates import BooleanGate, Dimension, Gate, QuadrantGate, RectangleGate, gate_from_dict
+from .monotone import bounds_mask, worth_it
 from .progress import ProgressCallback, report
 from .transforms import RatioTransform, Transform, transform_from_dict
 
@@ -70,7 +71,14 @@ class GatingResult:
 
 
 class _Evaluator:
-    """Per-sample cache of compensated and transformed channel values."""
+    """Per-sample cache of compensated and transformed channel values.
+
+    A population's events are kept as ascending event indices (``rows``) and, for a gate
+    with a parent, as positions among the parent's events (``within``). A child gate is
+    tested on its parent's events only: each of its columns is gathered from the parent's
+    (or the whole sample's) already transformed values when they exist, and otherwise
+    transformed on the parent's events alone, once per (dimension, parent).
+    """
 
     def __init__(self, strategy: "GatingStrategy", sample: Any):
         self.s = strategy
@@ -79,9 +87,13 @@ class _Evaluator:
         self.n = self.events.shape[0]
         self._comp: dict[str, tuple[Compensation | None, np.ndarray | None]] = {}
         self._raw: dict[tuple, np.ndarray] = {}
-        self._cols: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
+        self._full: dict[tuple, np.ndarray] = {}              # dimension -> values of all events
+        self._part: dict[tuple[tuple, str], np.ndarray] = {}  # (dimension, population) -> its events' values
+        self._rows: dict[str, np.ndarray] = {}
+        self._within: dict[str, tuple[str, np.ndarray]] = {}
         self.membership: dict[str, np.ndarray] = {}
         self._busy: set[str] = set()
+        self._user_count: dict[tuple, int] | None = None
 
     def _compensation(self, ref: str) -> tuple[Compensation | None, np.ndarray | None]:
         """The compensation for ``ref`` and its detector block (n x detectors, contiguous)."""
@@ -136,32 +148,16 @@ class _Evaluator:
         return v
 
     def column(self, dim: Dimension, rows: np.ndarray | None = None) -> np.ndarray:
-        """Values of a gate dimension for ``rows`` (all events if None), computed once per event."""
+        """Values of a gate dimension for ``rows`` (all events if None); all events' values are cached."""
         if dim.transform_ref is None and not dim.ratio:
             col = self.raw_column(dim.channel, dim.compensation_ref)
             return col if rows is None else col[rows]
-        key = (dim.channel, dim.compensation_ref, dim.transform_ref, dim.ratio)
-        entry = self._cols.get(key)
-        if entry is None:
-            if rows is None:
-                vals = self._transformed(dim, None)
-                self._cols[key] = (vals, None)
-                return vals
-            vals, done = np.full(self.n, np.nan), np.zeros(self.n, dtype=bool)
-            need = rows
-        else:
-            vals, done = entry
-            if done is None:
-                return vals if rows is None else vals[rows]
-            need = np.flatnonzero(~done) if rows is None else rows[~done[rows]]
-        if need.size:
-            fresh = self._transformed(dim, need)
-            vals[need] = fresh
-            done[need] = True
-            if need is rows:
-                self._cols[key] = (vals, done)
-                return fresh
-        self._cols[key] = (vals, None if rows is None or done.all() else done)
+        key = _dim_key(dim)
+        vals = self._full.get(key)
+        if vals is None:
+            if rows is not None:
+                return self._transformed(dim, rows)
+            vals = self._full[key] = self._transformed(dim, None)
         return vals if rows is None else vals[rows]
 
     def coordinates(self, gate: Gate, rows: np.ndarray | None = None) -> np.ndarray:
@@ -170,6 +166,70 @@ class _Evaluator:
             return np.empty((self.n if rows is None else len(rows), 0))
         return np.column_stack(cols)
 
+    def rows(self, pid: str) -> np.ndarray:
+        """Ascending indices of the events of population ``pid`` (evaluated already)."""
+        r = self._rows.get(pid)
+        if r is None:
+            r = self._rows[pid] = np.flatnonzero(self.membership[pid])
+        return r
+
+    def values(self, dim: Dimension, pid: str | None) -> np.ndarray:
+        """Values of a dimension for the events of population ``pid`` (None = all events)."""
+        if pid is None:
+            return self.column(dim)
+        key = _dim_key(dim)
+        vals = self._part.get((key, pid))
+        if vals is not None:
+            return vals
+        link = self._within.get(pid)
+        src = None
+        if link is not None:  # the parent's values of this dimension, when already computed
+            src = self._part.get((key, link[0])) if link[0] is not None else self._full.get(key)
+        if src is not None:
+            vals = src[link[1]]
+        elif key in self._full or (dim.transform_ref is None and not dim.ratio):
+            vals = self.column(dim, self.rows(pid))
+        else:
+            vals = self._transformed(dim, self.rows(pid))
+        self._part[(key, pid)] = vals
+        return vals
+
+    def _users(self) -> dict[tuple, int]:
+        """How many gates test each (dimension, parent)."""
+        if self._user_count is None:
+            self._user_count = {}
+            for g in self.s.gates.values():
+                for d in g.dimensions:
+                    k = (_dim_key(d), g.parent_id)
+                    self._user_count[k] = self._user_count.get(k, 0) + 1
+        return self._user_count
+
+    def _cached(self, dim: Dimension, pid: str | None) -> bool:
+        """Whether the values of ``dim`` for ``pid``'s events are at hand without transforming."""
+        key = _dim_key(dim)
+        if key in self._full or (key, pid) in self._part:
+            return True
+        link = self._within.get(pid) if pid is not None else None
+        return link is not None and (key, link[0]) in self._part
+
+    def _rectangle(self, gate: RectangleGate, parent: str | None) -> np.ndarray:
+        """``gate.contains`` on the parent's events; bounds on a monotone scale are tested in raw
+        units unless the transformed values are at hand (:mod:`gating.monotone`)."""
+        inside: np.ndarray | None = None
+        for dim, lo, hi in zip(gate.dimensions, gate.mins, gate.maxs):
+            m = None
+            if (dim.transform_ref is not None and not dim.ratio and not self._cached(dim, parent)
+                    and self._users().get((_dim_key(dim), parent), 0) == 1):  # shared: transform once
+                t = self.s.transforms.get(dim.transform_ref)
+                if t is not None and worth_it(t):  # a column of the events matrix is strided: copy it
+                    raw = np.ascontiguousarray(self.values(Dimension(dim.channel, dim.compensation_ref), parent))
+                    m = bounds_mask(t, raw, lo, hi)
+            if m is None:
+                m = RectangleGate.bounds(self.values(dim, parent), lo, hi)
+            inside = m if inside is None else np.logical_and(inside, m, out=inside)
+        assert inside is not None  # a rectangle has at least one dimension
+        return inside
+
     def population(self, pid: str) -> np.ndarray:
         if pid in self.membership:
             return self.membership[pid]
@@ -177,25 +237,35 @@ class _Evaluator:
             raise StrategyError(f"gate '{pid}' depends on itself")
         self._busy.add(pid)
         gate = self.s.gate_of(pid)
-        parent = None if gate.parent_id is None else self.population(gate.parent_id)
+        parent = gate.parent_id
+        if parent is not None:
+            self.population(parent)
         if isinstance(gate, BooleanGate):
             m = gate.combine({r: self.population(r) for r, _ in gate.refs})
             if parent is not None:
-                m = m & parent
+                m = m & self.membership[parent]
             self.membership[pid] = m
         else:
-            rows = None if parent is None else np.flatnonzero(parent)
-            res = gate.contains_columns([self.column(d, rows) for d in gate.dimensions])
+            res = (self._rectangle(gate, parent) if isinstance(gate, RectangleGate) else
+                   gate.contains_columns([self.values(d, parent) for d in gate.dimensions]))
             parts = res if isinstance(gate, QuadrantGate) else {gate.id: res}
             for qid, sub in parts.items():
-                if rows is None:
-                    m = np.asarray(sub, dtype=bool)
-                else:
-                    m = np.zeros(self.n, dtype=bool)
-                    m[rows] = sub
+                sub = np.asarray(sub, dtype=bool)
+                if parent is None:
+                    self.membership[qid] = sub
+                    continue
+                within = np.flatnonzero(sub)
+                rows = self.rows(parent)[within]
+                self._within[qid], self._rows[qid] = (parent, within), rows
+                m = np.zeros(self.n, dtype=bool)
+                m[rows] = True
                 self.membership[qid] = m
         self._busy.discard(pid)
         return self.membership[pid]
+
+
+def _dim_key(dim: Dimension) -> tuple:
+    return (dim.channel, dim.compensation_ref, dim.transform_ref, dim.ratio)
 
 
 class GatingStrategy:

@@ -82,7 +82,9 @@ class LinearTransform(Transform):
     bound_max: float | None = None
 
     def _forward(self, x):
-        return (x + self.a) / (self.t + self.a)
+        y = np.add(x, self.a)  # (x + A) / (T + A), one new array
+        y /= self.t + self.a
+        return y
 
     def _backward(self, y):
         return y * (self.t + self.a) - self.a
@@ -115,7 +117,13 @@ class AsinhTransform(Transform):
     bound_max: float | None = None
 
     def _forward(self, x):
-        return (np.arcsinh(x * np.sinh(self.m * _LN10) / self.t) + self.a * _LN10) / ((self.m + self.a) * _LN10)
+        # (asinh(x sinh(M ln10) / T) + A ln10) / ((M + A) ln10), the same operations in one new array
+        y = np.multiply(x, np.sinh(self.m * _LN10))
+        y /= self.t
+        np.arcsinh(y, out=y)
+        y += self.a * _LN10
+        y /= (self.m + self.a) * _LN10
+        return y
 
     def _backward(self, y):
         return np.sinh(y * (self.m + self.a) * _LN10 - self.a * _LN10) * self.t / np.sinh(self.m * _LN10)

@@ -153,3 +153,63 @@ def test_unknown_channel_and_progress_cancel(sample):
 def test_evaluate_subset_of_populations(sample):
     res = _tree().evaluate(sample, populations=["Live"])
     assert list(res.membership) == ["Cells", "Live"]
+
+
+def _every_gate_on_all_events(st: GatingStrategy, sample) -> dict[str, np.ndarray]:
+    """Reference: each gate tested on all events with fresh columns, parents intersected after."""
+    out: dict[str, np.ndarray] = {}
+
+    def pop(pid: str) -> np.ndarray:
+        if pid not in out:
+            g = st.gate_of(pid)
+            if isinstance(g, BooleanGate):
+                m = g.combine({r: pop(r) for r, _ in g.refs})
+            else:
+                res = g.contains(st.gate_coordinates(sample, pid))
+                m = res[pid] if isinstance(g, QuadrantGate) else res
+            out[pid] = m if g.parent_id is None else m & pop(g.parent_id)
+        return out[pid]
+
+    for p in st.population_ids():
+        pop(p)
+    return out
+
+
+def _deep_tree() -> GatingStrategy:
+    """Transformed dimensions reused at several depths, a polygon under a quadrant, an empty branch."""
+    lin = Dimension("A", None, "lin")
+    gates = [
+        PolygonGate("P", None, (lin, Dimension("C", None, "lin")),
+                    ((0.05, 0.05), (0.95, 0.1), (0.9, 0.95), (0.5, 0.6), (0.1, 0.9))),
+        RectangleGate("R", "P", (lin, Dimension("B", "FCS", "lin")), (0.2, 0.1), (None, 0.9)),
+        QuadrantGate("Q", "R", (lin, Dimension("C", None, "lin")),
+                     (Divider("dA", (0.5,)), Divider("dC", (0.5,))),
+                     (Quadrant("hi", (("dA", 0.7), ("dC", 0.7))), Quadrant("lo", (("dA", 0.2), ("dC", 0.2))))),
+        PolygonGate("T", "hi", (Dimension("C", None, "lin"), lin), ((0.5, 0.5), (1.0, 0.5), (1.0, 1.0))),
+        RangeGate("Tb", "T", (Dimension("B", "FCS", "lin"),), (0.3,), (None,)),
+        RangeGate("Empty", "lo", (lin,), (5.0,), (None,)),
+        RangeGate("UnderEmpty", "Empty", (Dimension("C", None, "lin"),), (0.0,), (None,)),
+        BooleanGate("NotT", "hi", (), "not", (("T", False),)),
+        RangeGate("UnderBool", "NotT", (lin,), (0.6,), (None,)),
+    ]
+    return GatingStrategy(gates, transforms=[LinearTransform("lin", t=100, a=0)])
+
+
+def test_parent_restricted_evaluation_equals_every_gate_on_all_events(sample):
+    st = _deep_tree()
+    res = st.evaluate(sample)
+    ref = _every_gate_on_all_events(st, sample)
+    assert set(res.membership) == set(ref)
+    for pid, m in ref.items():
+        np.testing.assert_array_equal(res.membership[pid], m, err_msg=pid)
+    assert res.count("Empty") == 0 and res.count("UnderEmpty") == 0 and res.count("Tb") > 0
+
+
+def test_parent_restricted_evaluation_equals_reference_on_the_blood_template():
+    from gating.simulate import simulate_whole_blood, whole_blood_template
+
+    st = whole_blood_template()
+    blood, _ = simulate_whole_blood(20_000, seed=3)
+    res = st.evaluate(blood)
+    for pid, m in _every_gate_on_all_events(st, blood).items():
+        np.testing.assert_array_equal(res.membership[pid], m, err_msg=pid)
