@@ -14,6 +14,7 @@ in CSV, missing values are empty fields and infinities are written as ``inf``/``
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,7 @@ from .cells import safe_cell
 from .csvtext import quote_fields
 from .xlsx import header_cells, xml_text
 
-__all__ = ["FormattedTable", "format_numbers"]
+__all__ = ["FormattedTable", "format_numbers", "int_texts"]
 
 _EMPTY_CELL = "<c/>"
 _NUMBER_CELL = "<c><v>%s</v></c>"
@@ -45,15 +46,65 @@ def format_numbers(values: np.ndarray, digits: int | None) -> list[str]:
     return out
 
 
-def _text_cells(value, as_text: bool) -> tuple[str, str]:
-    """(CSV field, .xlsx cell) of one text value."""
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return "", _EMPTY_CELL
-    text = safe_cell(str(value))
-    if not text:
-        return "", _EMPTY_CELL
+_XML_SPECIAL = re.compile("[&<>\"\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_FORMULA_START = tuple("=+-@\t\r")
+
+
+_INTS = np.array([str(i) for i in range(1 << 16)], dtype=object)
+
+
+def int_texts(values: np.ndarray) -> list[str]:
+    """``str(v)`` of integers; ranks and row numbers come from a table of the texts of 0, 1, ..."""
+    global _INTS
+    v = np.asarray(values)
+    if v.size == 0:
+        return []
+    lo, hi = int(v.min()), int(v.max())
+    if lo < 0 or hi >= 1 << 24:
+        return [str(x) for x in v.tolist()]
+    if hi >= _INTS.size:  # grow (a new array: a reader on another thread keeps the old one)
+        _INTS = np.concatenate([_INTS, np.array([str(i) for i in range(_INTS.size, 2 * hi + 1)], dtype=object)])
+    return _INTS[v].tolist()
+
+
+def _text_cells(texts: list[str], as_text: bool) -> tuple[list[str], list[str]]:
+    """CSV fields and .xlsx cells of text values (``""`` = an empty cell), in bulk: one scan of
+    all of them decides whether any needs neutralising, quoting or escaping (rarely)."""
+    if any(t.startswith(_FORMULA_START) for t in texts):
+        texts = [safe_cell(t) for t in texts]
+    csv = quote_fields(texts, ",")
     style = ' s="2"' if as_text else ""
-    return quote_fields([text], ",")[0], f'<c t="inlineStr"{style}><is><t xml:space="preserve">{xml_text(text)}</t></is></c>'
+    head, tail = f'<c t="inlineStr"{style}><is><t xml:space="preserve">', "</t></is></c>"
+    escaped = map(xml_text, texts) if _XML_SPECIAL.search("".join(texts)) else texts
+    xlsx = [head + t + tail if t else _EMPTY_CELL for t in escaped]
+    return csv, xlsx
+
+
+class _TextCells:
+    """Cells of every distinct text seen so far, found by a pandas Index (its C hash table):
+    a table of genes in another order costs one lookup per row, not one formatting."""
+
+    def __init__(self, as_text: bool) -> None:
+        self.as_text = as_text
+        self.index = pd.Index([], dtype=object)
+        self.csv = np.empty(0, dtype=object)
+        self.xlsx = np.empty(0, dtype=object)
+
+    def take(self, values: pd.Series) -> tuple[list[str], list[str]]:
+        texts = values.astype(object).to_numpy()
+        missing = pd.isna(texts)
+        if missing.any():
+            texts = texts.copy()
+            texts[missing] = ""
+        pos = self.index.get_indexer(texts)
+        if (pos < 0).any():
+            new = pd.unique(texts[pos < 0])
+            csv, xlsx = _text_cells([str(t) for t in new], self.as_text)
+            self.index = self.index.append(pd.Index(new, dtype=object))
+            self.csv = np.concatenate([self.csv, np.array(csv, dtype=object)])
+            self.xlsx = np.concatenate([self.xlsx, np.array(xlsx, dtype=object)])
+            pos = self.index.get_indexer(texts)
+        return self.csv[pos].tolist(), self.xlsx[pos].tolist()
 
 
 @dataclass(frozen=True)
@@ -83,7 +134,7 @@ class FormattedTable:
         numeric = (pd.api.types.is_float_dtype(dtype) or pd.api.types.is_integer_dtype(dtype)) \
             and not pd.api.types.is_bool_dtype(dtype) and not as_text
         if numeric and pd.api.types.is_integer_dtype(dtype):
-            return _Column(name, [str(v) for v in values.tolist()], None, _NUMBER_CELL)
+            return _Column(name, int_texts(values.to_numpy()), None, _NUMBER_CELL)
         if numeric:
             arr = values.to_numpy(dtype=np.float64)
             finite = np.isfinite(arr)
@@ -135,7 +186,7 @@ class FormattedTable:
     def xlsx_rows(self, columns=None, first_row: int = 2) -> str:
         """Every row as worksheet ``<row>`` XML, numbered from ``first_row``."""
         cols = self._pick(columns)
-        parts = [[str(r) for r in range(first_row, first_row + self.n_rows)]]
+        parts = [int_texts(np.arange(first_row, first_row + self.n_rows))]
         cells = []
         for c in cols:
             if c.xlsx is not None:
@@ -151,14 +202,6 @@ class FormattedTable:
 
 def _text_column(name: str, values: pd.Series, as_text: bool, cache: dict) -> _Column:
     """A text column: each distinct value formatted once (``cache`` keeps them across tables)."""
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-    cells = []
-    for v in uniques.tolist():
-        key = (v, as_text)
-        if key not in cache:
-            cache[key] = _text_cells(v, as_text)
-        cells.append(cache[key])
-    cells.append(("", _EMPTY_CELL))  # code -1: missing
-    csv = np.array([c[0] for c in cells], dtype=object)[codes].tolist()
-    xlsx = np.array([c[1] for c in cells], dtype=object)[codes].tolist()
+    cells = cache.setdefault(("cells", as_text), _TextCells(as_text))
+    csv, xlsx = cells.take(values)
     return _Column(name, csv, xlsx, "%s")

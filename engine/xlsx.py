@@ -96,10 +96,60 @@ def sheet_xml(df: pd.DataFrame, text_columns=()) -> str:
     return worksheet(header_cells(cols), "".join(rows))
 
 
-def write_workbook(path: Path, sheets: list[tuple[str, str]]) -> None:
-    """Minimal Office Open XML workbook from (sheet name, worksheet XML) pairs."""
+class WorkbookZip:
+    """An .xlsx being written, sheet by sheet: each sheet is compressed on a background thread
+    (zlib frees the GIL) while the caller makes the next one, or writes other files.
 
-    n = len(sheets)
+    ``names`` (the sheet names, in order) are given first, for the workbook's index; then
+    :meth:`add` once per sheet, in that order. Leaving the ``with`` block waits for the last
+    sheet and closes the file (on an error, the file is closed unfinished)."""
+
+    # level 3: 14 % smaller than level 1 for 30 % more compression time, off the GIL
+    LEVEL = 3
+
+    def __init__(self, path: Path, names: list[str]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._names = list(names)
+        self._added = 0
+        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=self.LEVEL)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="xlsx-zip")
+        self._pending: list = []
+        for entry, text in _package_parts(self._names):
+            self._zip.writestr(entry, text)
+
+    def add(self, xml: str) -> None:
+        """Queue the next sheet's worksheet XML (compressed on the background thread)."""
+        if self._added >= len(self._names):
+            raise ValueError(f"the workbook has {len(self._names)} sheets; no more can be added")
+        self._added += 1
+        self._pending.append(self._pool.submit(self._zip.writestr, f"xl/worksheets/sheet{self._added}.xml", xml))
+
+    def close(self) -> None:
+        """Wait for every queued sheet and finish the file."""
+        try:
+            for job in self._pending:
+                job.result()
+            if self._added != len(self._names):
+                raise ValueError(f"{self._added} of {len(self._names)} sheets were added")
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._zip.close()
+
+    def __enter__(self) -> "WorkbookZip":
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is None:
+            self.close()
+        else:  # keep the first error; the partial file is the caller's to discard
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._zip.close()
+
+
+def _package_parts(names: list[str]) -> list[tuple[str, str]]:
+    """The workbook's fixed parts (content types, relationships, index, styles) for ``names``."""
+    n = len(names)
     types = (f'{_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
              '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
              '<Default Extension="xml" ContentType="application/xml"/>'
@@ -114,17 +164,17 @@ def write_workbook(path: Path, sheets: list[tuple[str, str]]) -> None:
             f'<Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
     workbook = (f'{_HEAD}<workbook xmlns="{_NS}" xmlns:r="{_REL}"><bookViews><workbookView/></bookViews><sheets>'
                 + "".join(f'<sheet name="{xml_text(name)}" sheetId="{i}" r:id="rId{i}"/>'
-                          for i, (name, _) in enumerate(sheets, start=1)) + "</sheets></workbook>")
+                          for i, name in enumerate(names, start=1)) + "</sheets></workbook>")
     wb_rels = (f'{_HEAD}<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
                + "".join(f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
                          for i in range(1, n + 1))
                + f'<Relationship Id="rId{n + 1}" Type="{_REL}/styles" Target="styles.xml"/></Relationships>')
-    # level 3: 14 % smaller than level 1 for 30 % more compression time (zlib frees the GIL meanwhile)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3) as zf:
-        zf.writestr("[Content_Types].xml", types)
-        zf.writestr("_rels/.rels", rels)
-        zf.writestr("xl/workbook.xml", workbook)
-        zf.writestr("xl/_rels/workbook.xml.rels", wb_rels)
-        zf.writestr("xl/styles.xml", _HEAD + _STYLES)
-        for i, (_, xml) in enumerate(sheets, start=1):
-            zf.writestr(f"xl/worksheets/sheet{i}.xml", xml)
+    return [("[Content_Types].xml", types), ("_rels/.rels", rels), ("xl/workbook.xml", workbook),
+            ("xl/_rels/workbook.xml.rels", wb_rels), ("xl/styles.xml", _HEAD + _STYLES)]
+
+
+def write_workbook(path: Path, sheets: list[tuple[str, str]]) -> None:
+    """Minimal Office Open XML workbook from (sheet name, worksheet XML) pairs."""
+    with WorkbookZip(path, [name for name, _ in sheets]) as wb:
+        for _, xml in sheets:
+            wb.add(xml)

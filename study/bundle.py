@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -35,12 +34,13 @@ ENRICHMENT_FILE = "enrichment.csv"  # when a gene-set library is given
 def _tables(results, folder: Path, report: dict | None, tables: ex.ResultTables,
             enrichment: pd.DataFrame | None = None) -> list[Path]:
     sheets = ex.results_workbook(results, report, tables, enrichment)
-    with ThreadPoolExecutor(1) as pool:  # zlib frees the GIL: the workbook compresses while the CSVs are written
-        xlsx = pool.submit(ex.save_workbook, sheets, folder / "results.xlsx")
+    with ex.open_workbook(folder / "results.xlsx", [name for name, _ in sheets]) as workbook:
+        for _, xml in sheets:  # each sheet compresses (off the GIL) while the next is made
+            workbook.add(xml() if callable(xml) else xml)
+        # ... and the last ones while the CSVs are written
         ex.write_csv(results.fixed_effects.reset_index(), folder / "fixed_effects.csv")
         ex.write_csv(pd.DataFrame(results.covariance), folder / "covariance.csv", index=True, index_label="term")
         ex.write_gene_results(results, folder / "gene_results.csv", tables)
-        xlsx.result()
     return [folder / f for f in TABLE_FILES]
 
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -25,12 +27,12 @@ from engine.cells import excel_value, safe_cell
 from engine.csvtext import csv_text
 from engine.results import COLUMNS
 from engine.tabletext import FormattedTable, format_numbers
-from engine.xlsx import sheet_xml, worksheet, write_workbook
+from engine.xlsx import WorkbookZip, sheet_xml, worksheet
 from study.files import atomic_path, write_text
 
 __all__ = [
     "DIGITS", "ResultTables", "safe_cell", "safe_frame", "sheet_names", "file_stem", "term_table",
-    "write_csv", "write_gene_results", "write_results_excel", "results_workbook", "save_workbook",
+    "write_csv", "write_gene_results", "write_results_excel", "results_workbook", "save_workbook", "open_workbook",
     "write_term_csvs", "write_rnk", "rnk_scores",
     "write_gene_lists", "write_gmt",
 ]
@@ -160,20 +162,33 @@ def write_results_excel(results, path: str | os.PathLike, report: dict | None = 
     return save_workbook(results_workbook(results, report, tables, enrichment), path)
 
 
-def save_workbook(sheets: list[tuple[str, str]], path: str | os.PathLike) -> Path:
-    """Zip ``(sheet name, worksheet XML)`` pairs into ``path``, atomically (mostly outside the GIL)."""
-    with atomic_path(path) as tmp:
-        write_workbook(tmp, sheets)
+Sheet = tuple[str, "str | Callable[[], str]"]  # (name, worksheet XML or a function making it)
+
+
+@contextmanager
+def open_workbook(path: str | os.PathLike, names: list[str]) -> Iterator[WorkbookZip]:
+    """An atomic .xlsx at ``path`` with sheets ``names``, written as they are added: each is
+    compressed off the GIL while the caller makes the next sheet (or other files)."""
+    with atomic_path(path) as tmp, WorkbookZip(tmp, names) as wb:
+        yield wb
+
+
+def save_workbook(sheets: list[Sheet], path: str | os.PathLike) -> Path:
+    """Write ``(sheet name, XML or function making it)`` pairs into ``path``, atomically."""
+    with open_workbook(path, [name for name, _ in sheets]) as wb:
+        for _, xml in sheets:
+            wb.add(xml() if callable(xml) else xml)
     return Path(path)
 
 
 def results_workbook(results, report: dict | None = None, tables: ResultTables | None = None,
-                     enrichment: pd.DataFrame | None = None) -> list[tuple[str, str]]:
-    """The sheets of :func:`write_results_excel` as ``(name, worksheet XML)`` pairs."""
+                     enrichment: pd.DataFrame | None = None) -> list[Sheet]:
+    """The sheets of :func:`write_results_excel` as ``(name, worksheet XML)`` pairs; a term's
+    sheet is a function making its XML, called when the sheet is written."""
     tables = tables or ResultTables(results)
     reserved = ("Fixed effects", "Covariance D", "Parameters", "Columns", "Run report", "enrichment")
     names = sheet_names(list(results.terms), reserved=reserved)
-    sheets = [(names[t], tables.sheet(t)) for t in results.terms]
+    sheets: list[Sheet] = [(names[t], partial(tables.sheet, t)) for t in results.terms]
     sheets.append(("Fixed effects", sheet_xml(results.fixed_effects.reset_index(), text_columns=("term",))))
     cov = pd.DataFrame(results.covariance)
     cov = cov.rename_axis("term").reset_index()

@@ -93,6 +93,15 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
     t_read = time.perf_counter() - t0
     design = check_design(study, include_covariate_main, reference)
     design_warnings = list(collinearity(design).warnings)
+    want_sets = gene_sets is not None and str(gene_sets).lower() != "none"
+    if want_sets:  # read the gene sets on another thread while the model fits (numpy frees the GIL often)
+        from concurrent.futures import ThreadPoolExecutor
+
+        from study.genesets import load_library
+
+        reader = ThreadPoolExecutor(1, thread_name_prefix="gene-sets")
+        library_job = reader.submit(load_library, gene_sets)
+        reader.shutdown(wait=False)
     model = FastMix(trim=trim, independent=independent, detector=detector,
                     include_covariate_main=include_covariate_main, variance=variance,
                     permutations=permutations, random_state=seed, **fastmix_options)
@@ -116,10 +125,10 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
     report["design"] = {"vif": {k: (float(v) if np.isfinite(v) else None) for k, v in collinearity(design).vif.items()},
                         "warnings": design_warnings}
     model.enrichment_ = None
-    if gene_sets is not None and str(gene_sets).lower() != "none":
-        from study.genesets import METHODS_NOTE, enrichment, load_library
+    if want_sets:
+        from study.genesets import METHODS_NOTE, enrichment
 
-        library = load_library(gene_sets)
+        library = library_job.result()
         t2 = time.perf_counter()
         model.enrichment_ = enrichment(model.results_, library.sets, gsea=gsea_permutations > 0,
                                        permutations=gsea_permutations, seed=seed)

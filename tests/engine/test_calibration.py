@@ -32,6 +32,46 @@ def test_squeeze_var_recovers_the_prior():
     np.testing.assert_allclose(special.polygamma(1, y), [1e-8, 0.3, 5.0, 1e8], rtol=1e-6)
 
 
+def test_squeeze_var_of_columns_equals_each_column_alone():
+    rng = np.random.default_rng(2)
+    d = 13
+    V = rng.chisquare(d, (3000, 6)) / d * np.exp(rng.normal(0.0, 0.6, (3000, 1)))
+    V[:, 2] = 1.5 * rng.chisquare(d, 3000) / d  # no spread beyond sampling: an infinite prior df
+    both = squeeze_var(V, d)
+    assert both.var_post.shape == V.shape and np.isinf(both.df_prior[2])
+    for j in range(V.shape[1]):
+        alone = squeeze_var(V[:, j], d)
+        np.testing.assert_allclose(both.var_post[:, j], alone.var_post, rtol=1e-12)
+        assert both.df_prior[j] == pytest.approx(alone.df_prior, rel=1e-10)
+    V[5, 1] = np.nan  # a non-finite value: that column is fitted alone, as before
+    np.testing.assert_allclose(squeeze_var(V, d).var_post[:, 1], squeeze_var(V[:, 1], d).var_post, rtol=1e-12)
+
+
+def test_rss_beyond_the_fixed_cell_columns_equals_least_squares():
+    from engine.calibrate import CellPart, omnibus_null
+
+    rng = np.random.default_rng(4)
+    n, K = 20, 3
+    P = rng.dirichlet([5, 3, 2], n) * rng.uniform(0.8, 0.95, (n, 1))  # rows below 1: z and z x P apart
+    Y = rng.normal(size=(500, n))
+    yy = np.einsum("ij,ij->i", Y, Y)
+    designs = [np.hstack([P, z[:, None], z[:, None] * P]) for z in rng.normal(size=(4, n))]
+    cells = CellPart(Y, yy, designs[0], K)
+
+    def lstsq_rss(X):
+        return np.linalg.lstsq(X, Y.T, rcond=None)[1]
+
+    got = cells.rss_with(Y, designs[1][:, K:], designs[2][:, K:K], designs[3][:, K + 1:])
+    np.testing.assert_allclose(got[:, 0], lstsq_rss(designs[1]), rtol=1e-9)
+    np.testing.assert_allclose(got[:, 1], lstsq_rss(P), rtol=1e-9)  # an empty block: the cells alone
+    np.testing.assert_allclose(got[:, 2], lstsq_rss(designs[3][:, [0, 1, 2, 4, 5, 6]]), rtol=1e-9)
+    F = omnibus_null(Y, cells, designs, [[3, 4, 5, 6]], "pooled")
+    for b, X in enumerate(designs):
+        full = lstsq_rss(X)
+        s2 = np.median(full) / ((n - 7) * (1 - 2 / (9 * (n - 7))) ** 3)
+        np.testing.assert_allclose(F[:, 0, b], (lstsq_rss(P) - full) / s2, rtol=1e-8)
+
+
 def test_restricted_permutations_keep_subjects_together_and_respect_strata():
     subj = np.repeat(["a", "b", "c", "d", "e", "f"], [2, 2, 3, 1, 2, 2])
     strata = np.repeat(["x", "y"], [7, 5])

@@ -55,3 +55,19 @@ def test_read_gmt_roundtrip_and_errors(tmp_path):
         read_gmt(bad)
     with pytest.raises(InputError, match="file not found"):
         read_gmt(tmp_path / "missing.gmt")
+
+
+def test_read_gmt_gz_padded_fields_and_unreadable_files(tmp_path):
+    import gzip
+
+    p = tmp_path / "sets.gmt.gz"
+    p.write_bytes(gzip.compress("\ufeffA\td\t G0 \tG1\t\r\nB\td\r\n".encode("utf-8")))
+    assert read_gmt(p) == {"A": {"G0", "G1"}, "B": set()}  # BOM, CRLF, padding and empty fields
+    broken = tmp_path / "broken.gmt.gz"
+    broken.write_bytes(b"not gzip at all")
+    with pytest.raises(InputError, match=r"broken.gmt.gz.*not a readable .gz file"):
+        read_gmt(broken)
+    latin = tmp_path / "latin.gmt"
+    latin.write_bytes("A\td\tG\xe9ne\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin.gmt.*not UTF-8 text \(byte 5\)"):
+        read_gmt(latin)

@@ -9,7 +9,7 @@ import pandas as pd
 from openpyxl import load_workbook
 
 from engine.csvtext import csv_text
-from engine.tabletext import FormattedTable, format_numbers
+from engine.tabletext import FormattedTable, format_numbers, int_texts
 from engine.xlsx import worksheet, write_workbook
 
 
@@ -69,3 +69,23 @@ def test_xlsx_rows_read_back(tmp_path):
     assert np.isnan(part[5]) and np.isnan(part[::7]).all()  # inf and NaN are empty cells
     assert body["empty"].isna().all() and body["rank"].tolist() == df["rank"].tolist()
     assert set(body["label"]) == {"T[1]"}
+
+
+def test_shared_text_cells_follow_each_tables_order_and_new_values():
+    df = _table(300)
+    shuffled = df.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    shuffled.loc[3, "gene"] = "NEW<1>"  # a value the shared cells have not seen
+    shuffled.loc[4, "gene"] = None
+    cache: dict = {}
+    first = FormattedTable(df, digits=7, text_columns=("gene",), text_cache=cache)
+    second = FormattedTable(shuffled, digits=7, text_columns=("gene",), text_cache=cache)
+    alone = FormattedTable(shuffled, digits=7, text_columns=("gene",))
+    assert second.csv_body() == alone.csv_body() and second.xlsx_rows() == alone.xlsx_rows()
+    assert first.csv_body() == FormattedTable(df, digits=7, text_columns=("gene",)).csv_body()
+    assert "NEW&lt;1&gt;" in second.xlsx_rows() and second.csv_body().split("\n")[4].startswith(",")
+
+
+def test_int_texts_equal_str_also_beyond_the_table():
+    v = np.array([0, 7, 65535, 65536, 3_000_000, 12], dtype=np.int64)
+    assert int_texts(v) == [str(x) for x in v.tolist()]
+    assert int_texts(np.array([-3, 4])) == ["-3", "4"] and int_texts(np.array([], dtype=np.int64)) == []

@@ -98,3 +98,21 @@ def test_libreoffice_opens_it(books, tmp_path):
                        check=True, capture_output=True, timeout=180)
         out[path.stem] = (d / f"{path.stem}.csv").read_text(encoding="utf-8", errors="replace")
     assert out["ours"] == out["ref"] and "SEPT1" in out["ours"] and "MARCH1" in out["ours"]
+
+
+def test_workbook_zip_adds_sheets_in_order_and_counts_them(tmp_path):
+    from engine.xlsx import WorkbookZip
+
+    a, b = sheet_xml(pd.DataFrame({"x": [1.0]})), sheet_xml(pd.DataFrame({"y": ["t"]}))
+    with WorkbookZip(tmp_path / "ok.xlsx", ["A", "B"]) as wb:
+        wb.add(a)
+        wb.add(b)
+    book = openpyxl.load_workbook(tmp_path / "ok.xlsx")
+    assert book.sheetnames == ["A", "B"] and book["B"]["A2"].value == "t"
+    with pytest.raises(ValueError, match="1 of 2 sheets were added"):
+        with WorkbookZip(tmp_path / "short.xlsx", ["A", "B"]) as wb:
+            wb.add(a)
+    with pytest.raises(ValueError, match="has 1 sheets; no more"):
+        with WorkbookZip(tmp_path / "long.xlsx", ["A"]) as wb:
+            wb.add(a)
+            wb.add(b)
