@@ -29,6 +29,9 @@ __all__ = ["BLOCK", "evaluate_memberships", "resolve_channel"]
 
 #: events per block; 65,536 events x 12 channels (6 MB) and the block's temporaries stay in cache
 BLOCK = 65_536
+#: a gate whose parent holds at least this share of the block's events is tested on all of them
+#: and and-ed with the parent: cheaper than gathering the parent's values and scattering back
+DENSE = 0.5
 
 
 def resolve_channel(sample: Any, name: str) -> int:
@@ -100,12 +103,13 @@ class _Shared:
 class _Evaluator:
     """Per-sample (or per-block) cache of compensated and transformed channel values.
 
-    A population's events are kept as ascending event indices (``rows``) and, for a gate
-    with a parent, as positions among the parent's events (``within``). A child gate is
-    tested on its parent's events only: each of its columns is gathered from the parent's
-    (or the whole sample's) already transformed values when they exist, and otherwise
-    transformed on the parent's events alone, once per (dimension, parent).
-    ``span`` restricts the evaluator to a block of consecutive events.
+    A gate whose parent holds few of the events (below :data:`DENSE`) is tested on its
+    parent's events only: the population's events are kept as ascending event indices
+    (``rows``) and as positions among the parent's events (``within``); each column is
+    gathered from the parent's (or all events') already transformed values when they exist,
+    and otherwise transformed on the parent's events alone, once per (dimension, parent).
+    Other gates are tested on all events (values cached per dimension) and and-ed with
+    the parent. ``span`` restricts the evaluator to a block of consecutive events.
     """
 
     def __init__(self, strategy: Any, sample: Any, *, span: slice | None = None, shared: _Shared | None = None):
@@ -119,9 +123,11 @@ class _Evaluator:
         self.n = self.events.shape[0]
         self._raw: dict[tuple, np.ndarray] = {}
         self._full: dict[tuple, np.ndarray] = {}              # dimension -> values of all events
+        self._contiguous: dict[tuple, np.ndarray] = {}        # (channel, compensation) -> contiguous copy
         self._part: dict[tuple[tuple, str], np.ndarray] = {}  # (dimension, population) -> its events' values
         self._rows: dict[str, np.ndarray] = {}
         self._within: dict[str, tuple[str, np.ndarray]] = {}
+        self._count: dict[str, int] = {}
         self.membership: dict[str, np.ndarray] = {}
         self._busy: set[str] = set()
 
@@ -138,6 +144,14 @@ class _Evaluator:
             if col is None:
                 col = self.events[:, resolve_channel(self.sample, channel)]
             self._raw[key] = col
+        return col
+
+    def contiguous_column(self, channel: str, comp_ref: str | None) -> np.ndarray:
+        """:meth:`raw_column` as a contiguous array (a column of the events matrix is strided)."""
+        key = (channel, comp_ref)
+        col = self._contiguous.get(key)
+        if col is None:
+            col = self._contiguous[key] = np.ascontiguousarray(self.raw_column(channel, comp_ref))
         return col
 
     def _transformed(self, dim: Dimension, rows: np.ndarray | None) -> np.ndarray:
@@ -188,6 +202,8 @@ class _Evaluator:
     def values(self, dim: Dimension, pid: str | None) -> np.ndarray:
         """Values of a dimension for the events of population ``pid`` (None = all events)."""
         if pid is None:
+            if dim.transform_ref is None and not dim.ratio:
+                return self.contiguous_column(dim.channel, dim.compensation_ref)
             return self.column(dim)
         key = _dim_key(dim)
         vals = self._part.get((key, pid))
@@ -214,23 +230,31 @@ class _Evaluator:
         link = self._within.get(pid) if pid is not None else None
         return link is not None and (key, link[0]) in self._part
 
-    def _rectangle(self, gate: RectangleGate, parent: str | None) -> np.ndarray:
-        """``gate.contains`` on the parent's events; bounds on a monotone scale are tested in raw
-        units unless the transformed values are at hand (:mod:`gating.monotone`)."""
+    def _rectangle(self, gate: RectangleGate, domain: str | None) -> np.ndarray:
+        """``gate.contains`` on the events of ``domain`` (None = all); bounds on a monotone scale
+        are tested in raw units unless the transformed values are at hand (:mod:`gating.monotone`)."""
         inside: np.ndarray | None = None
         for dim, lo, hi in zip(gate.dimensions, gate.mins, gate.maxs):
             m = None
-            if (dim.transform_ref is not None and not dim.ratio and not self._cached(dim, parent)
-                    and self.shared.users().get((_dim_key(dim), parent), 0) == 1):  # shared: transform once
+            if (dim.transform_ref is not None and not dim.ratio and not self._cached(dim, domain)
+                    and self.shared.users().get((_dim_key(dim), gate.parent_id), 0) == 1):  # shared: transform once
                 t = self.s.transforms.get(dim.transform_ref)
                 if t is not None and worth_it(t):  # a column of the events matrix is strided: copy it
-                    raw = np.ascontiguousarray(self.values(Dimension(dim.channel, dim.compensation_ref), parent))
+                    raw = np.ascontiguousarray(self.values(Dimension(dim.channel, dim.compensation_ref), domain))
                     m = bounds_mask(t, raw, lo, hi)
             if m is None:
-                m = RectangleGate.bounds(self.values(dim, parent), lo, hi)
+                m = RectangleGate.bounds(self.values(dim, domain), lo, hi)
             inside = m if inside is None else np.logical_and(inside, m, out=inside)
         assert inside is not None  # a rectangle has at least one dimension
         return inside
+
+    def _dense(self, pid: str) -> bool:
+        """Whether population ``pid`` holds at least :data:`DENSE` of the events."""
+        c = self._count.get(pid)
+        if c is None:
+            r = self._rows.get(pid)
+            c = self._count[pid] = len(r) if r is not None else int(np.count_nonzero(self.membership[pid]))
+        return c >= DENSE * self.n
 
     def population(self, pid: str) -> np.ndarray:
         if pid in self.membership:
@@ -248,13 +272,14 @@ class _Evaluator:
                 m = m & self.membership[parent]
             self.membership[pid] = m
         else:
-            res = (self._rectangle(gate, parent) if isinstance(gate, RectangleGate) else
-                   gate.contains_columns([self.values(d, parent) for d in gate.dimensions]))
+            domain = None if parent is None or self._dense(parent) else parent
+            res = (self._rectangle(gate, domain) if isinstance(gate, RectangleGate) else
+                   gate.contains_columns([self.values(d, domain) for d in gate.dimensions]))
             parts = res if isinstance(gate, QuadrantGate) else {gate.id: res}
             for qid, sub in parts.items():
                 sub = np.asarray(sub, dtype=bool)
-                if parent is None:
-                    self.membership[qid] = sub
+                if domain is None:
+                    self.membership[qid] = sub if parent is None else np.logical_and(sub, self.membership[parent])
                     continue
                 within = np.flatnonzero(sub)
                 rows = self.rows(parent)[within]

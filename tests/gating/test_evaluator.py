@@ -62,3 +62,17 @@ def test_progress_counts_every_block_and_cancels(isac, monkeypatch):
     assert calls == [(i, n * k) for i in range(1, n * k + 1)]
     with pytest.raises(Cancelled):
         st.evaluate(sample, progress=lambda d, t, m: d < n + 2)
+
+
+@pytest.mark.parametrize("dense", [0.0, 2.0])
+def test_children_on_all_events_or_on_parent_events_agree(isac, monkeypatch, dense):
+    """DENSE 0: every gate on all events and-ed with its parent; 2: every child on its parent's events."""
+    from gating.simulate import simulate_whole_blood, whole_blood_template
+
+    st, sample = isac
+    blood_st = whole_blood_template()
+    blood, _ = simulate_whole_blood(20_000, seed=7)
+    want = st.evaluate(sample), blood_st.evaluate(blood)
+    monkeypatch.setattr(evaluator, "DENSE", dense)
+    _same(st.evaluate(sample), want[0])
+    _same(blood_st.evaluate(blood), want[1])
