@@ -51,14 +51,12 @@ def _dim_key(dim: Dimension) -> tuple:
 
 
 class _Shared:
-    """What the blocks of one sample share: compensations and compensated values of all events,
-    and how many gates test each (dimension, parent)."""
+    """What the blocks of one sample share: compensations and compensated values of all events."""
 
     def __init__(self, strategy: Any, sample: Any, events: np.ndarray):
         self.s, self.sample, self.events = strategy, sample, events
         self._comp: dict[str, tuple[Compensation | None, np.ndarray | None]] = {}
         self._compensated: dict[tuple[str, str], np.ndarray | None] = {}
-        self._users: dict[tuple, int] | None = None
 
     def _compensation(self, ref: str) -> tuple[Compensation | None, np.ndarray | None]:
         """The compensation for ``ref`` and its detector block (n x detectors, contiguous)."""
@@ -88,16 +86,6 @@ class _Shared:
                     col = np.dot(block, np.ascontiguousarray(comp.unmixing[:, j]))
             self._compensated[key] = col
         return self._compensated[key]
-
-    def users(self) -> dict[tuple, int]:
-        """How many gates test each (dimension, parent)."""
-        if self._users is None:
-            self._users = {}
-            for g in self.s.gates.values():
-                for d in g.dimensions:
-                    k = (_dim_key(d), g.parent_id)
-                    self._users[k] = self._users.get(k, 0) + 1
-        return self._users
 
 
 class _Evaluator:
@@ -236,11 +224,10 @@ class _Evaluator:
         inside: np.ndarray | None = None
         for dim, lo, hi in zip(gate.dimensions, gate.mins, gate.maxs):
             m = None
-            if (dim.transform_ref is not None and not dim.ratio and not self._cached(dim, domain)
-                    and self.shared.users().get((_dim_key(dim), gate.parent_id), 0) == 1):  # shared: transform once
+            if dim.transform_ref is not None and not dim.ratio and not self._cached(dim, domain):
                 t = self.s.transforms.get(dim.transform_ref)
-                if t is not None and worth_it(t):  # a column of the events matrix is strided: copy it
-                    raw = np.ascontiguousarray(self.values(Dimension(dim.channel, dim.compensation_ref), domain))
+                if t is not None and worth_it(t):  # a few comparisons beat the scale, even for several gates
+                    raw = self.values(Dimension(dim.channel, dim.compensation_ref), domain)
                     m = bounds_mask(t, raw, lo, hi)
             if m is None:
                 m = RectangleGate.bounds(self.values(dim, domain), lo, hi)
