@@ -1,8 +1,8 @@
 """Gating strategy: a tree of gates plus the transforms and compensations they refer to.
 
 ``GatingStrategy.evaluate(sample)`` returns a ``GatingResult`` whose memberships are
-already intersected with the parents. Each population is tested only on its parent's
-events, and compensated/transformed channels are computed once per evaluation.
+already intersected with the parents. The evaluation itself (blocks of events, gates
+tested on their parent's events or on all events, cached columns) is in :mod:`gating.evaluator`.
 """
 from __future__ import annotations
 
