@@ -5,7 +5,7 @@ libraries' base classes so that the GUI and the command line show either in the 
 """
 from __future__ import annotations
 
-__all__ = ["GatingError", "InputError"]
+__all__ = ["GatingError", "InputError", "StrategyError"]
 
 
 class GatingError(Exception):
@@ -22,3 +22,7 @@ class InputError(GatingError, ValueError):
         self.message, self.file, self.hint = message, file, hint
         text = f"{file}: {message}" if file else message
         super().__init__(f"{text} ({hint})" if hint else text)
+
+
+class StrategyError(GatingError, ValueError):
+    """An edit or evaluation that would break the gate tree (unknown id, cycle, duplicate)."""

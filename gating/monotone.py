@@ -94,20 +94,28 @@ def bounds_mask(t: Transform, x: np.ndarray, lo: float | None, hi: float | None)
     if any(w is None for _, w in windows):
         return None
     x = np.asarray(x, dtype=np.float64)
-    inside = unsure = None
+    inside: np.ndarray | None = None
+    settled: np.ndarray | None = None  # events the raw windows decide
     for is_lo, (xa, xb) in windows:
-        sure = x > xb if is_lo else x < xa  # surely >= lo / surely < hi
-        inside = sure if inside is None else np.logical_and(inside, sure, out=inside)
-        near = x >= xa
-        near &= x <= xb
-        unsure = near if unsure is None else np.logical_or(unsure, near, out=unsure)
-    # NaN (which a log scale maps to -inf) and raw values beyond the trusted range: exactly
-    unsure |= ~(np.abs(x) <= _trusted(t))
-    idx = np.flatnonzero(unsure)
-    if idx.size:
-        y = t.apply(x[idx])
-        ok = y >= lo if lo is not None else np.ones(idx.size, dtype=bool)
-        if hi is not None:
-            ok &= y < hi
-        inside[idx] = ok
+        below, above = x < xa, x > xb  # surely < v, surely >= v (NaN: neither)
+        if is_lo:
+            inside = above if inside is None else np.logical_and(inside, above, out=inside)
+            decided = np.logical_or(below, above, out=below)
+        else:
+            inside = below if inside is None else np.logical_and(inside, below, out=inside)
+            decided = np.logical_or(above, below, out=above)
+        settled = decided if settled is None else np.logical_and(settled, decided, out=settled)
+    assert inside is not None and settled is not None
+    trusted = _trusted(t)
+    if trusted < np.inf:  # raw values beyond the trusted range are transformed
+        settled &= np.abs(x) <= trusted
+    if settled.all():
+        return inside
+    # events inside a window, NaN (which a log scale maps to -inf) and beyond the trusted range
+    idx = np.flatnonzero(~settled)
+    y = t.apply(x[idx])
+    ok = y >= lo if lo is not None else np.ones(idx.size, dtype=bool)
+    if hi is not None:
+        ok &= y < hi
+    inside[idx] = ok
     return inside

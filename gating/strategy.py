@@ -1,8 +1,8 @@
 """Gating strategy: a tree of gates plus the transforms and compensations they refer to.
 
 ``GatingStrategy.evaluate(sample)`` returns a ``GatingResult`` whose memberships are
-already intersected with the parents. Each population is tested only on its parent's
-events, and compensated/transformed channels are computed once per evaluation.
+already intersected with the parents. The evaluation itself (blocks of events, gates
+tested on their parent's events or on all events, cached columns) is in :mod:`gating.evaluator`.
 """
 from __future__ import annotations
 
@@ -14,32 +14,16 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .compensation import FCS_REF, UNCOMPENSATED, Compensation
-from .errors import GatingError, InputError
-from .gates import BooleanGate, Dimension, Gate, QuadrantGate, RectangleGate, gate_from_dict
-from .monotone import bounds_mask, worth_it
-from .progress import ProgressCallback, report
-from .transforms import RatioTransform, Transform, transform_from_dict
+from .compensation import Compensation
+from .errors import InputError, StrategyError
+from .evaluator import _Evaluator, evaluate_memberships, resolve_channel
+from .gates import BooleanGate, Dimension, Gate, QuadrantGate, gate_from_dict
+from .progress import ProgressCallback
+from .transforms import Transform, transform_from_dict
 
 __all__ = ["GatingStrategy", "GatingResult", "StrategyError", "resolve_channel"]
 
 FORMAT_VERSION = 1
-
-
-class StrategyError(GatingError, ValueError):
-    """An edit or evaluation that would break the gate tree (unknown id, cycle, duplicate)."""
-
-
-def resolve_channel(sample: Any, name: str) -> int:
-    """Index of a channel given its ``$PnN`` name or, failing that, its ``$PnS`` marker."""
-    chans = list(sample.channels)
-    if name in chans:
-        return chans.index(name)
-    markers = list(getattr(sample, "markers", None) or [])
-    if name in markers and name:
-        return markers.index(name)
-    raise InputError(f"channel '{name}' not found (channels: {', '.join(chans)})",
-                     file=str(getattr(sample, "path", None) or getattr(sample, "name", "sample")))
 
 
 @dataclass
@@ -68,204 +52,6 @@ class GatingResult:
                          100.0 * n / pn if pn else np.nan, 100.0 * n / total if total else np.nan))
         df = pd.DataFrame(rows, columns=["sample", "population", "count", "parent_count", "pct_parent", "pct_total"])
         return df.astype({"count": "int64", "parent_count": "int64", "pct_parent": "float64", "pct_total": "float64"})
-
-
-class _Evaluator:
-    """Per-sample cache of compensated and transformed channel values.
-
-    A population's events are kept as ascending event indices (``rows``) and, for a gate
-    with a parent, as positions among the parent's events (``within``). A child gate is
-    tested on its parent's events only: each of its columns is gathered from the parent's
-    (or the whole sample's) already transformed values when they exist, and otherwise
-    transformed on the parent's events alone, once per (dimension, parent).
-    """
-
-    def __init__(self, strategy: "GatingStrategy", sample: Any):
-        self.s = strategy
-        self.sample = sample
-        self.events = np.asarray(sample.events, dtype=np.float64)
-        self.n = self.events.shape[0]
-        self._comp: dict[str, tuple[Compensation | None, np.ndarray | None]] = {}
-        self._raw: dict[tuple, np.ndarray] = {}
-        self._full: dict[tuple, np.ndarray] = {}              # dimension -> values of all events
-        self._part: dict[tuple[tuple, str], np.ndarray] = {}  # (dimension, population) -> its events' values
-        self._rows: dict[str, np.ndarray] = {}
-        self._within: dict[str, tuple[str, np.ndarray]] = {}
-        self.membership: dict[str, np.ndarray] = {}
-        self._busy: set[str] = set()
-        self._user_count: dict[tuple, int] | None = None
-
-    def _compensation(self, ref: str) -> tuple[Compensation | None, np.ndarray | None]:
-        """The compensation for ``ref`` and its detector block (n x detectors, contiguous)."""
-        if ref not in self._comp:
-            if ref == FCS_REF and ref not in self.s.compensations:
-                comp = Compensation.from_spillover(self.sample) if getattr(self.sample, "spillover", None) else None
-            else:
-                if ref not in self.s.compensations:
-                    raise StrategyError(f"unknown compensation '{ref}'")
-                comp = self.s.compensations[ref]
-            block = None
-            if comp is not None:
-                idx = comp._detector_indices(self.sample.channels)
-                block = np.ascontiguousarray(self.events[:, idx])
-            self._comp[ref] = (comp, block)
-        return self._comp[ref]
-
-    def raw_column(self, channel: str, comp_ref: str | None) -> np.ndarray:
-        """Untransformed (but compensated if asked) values of one channel for all events."""
-        key = (channel, comp_ref)
-        col = self._raw.get(key)
-        if col is None:
-            col = None
-            if comp_ref not in (None, UNCOMPENSATED):
-                comp, block = self._compensation(comp_ref)
-                if comp is not None:
-                    j = comp.channel_for(channel)
-                    if j is not None:
-                        col = np.dot(block, np.ascontiguousarray(comp.unmixing[:, j]))
-            if col is None:
-                col = self.events[:, resolve_channel(self.sample, channel)]
-            self._raw[key] = col
-        return col
-
-    def _transformed(self, dim: Dimension, rows: np.ndarray | None) -> np.ndarray:
-        if dim.ratio:
-            rt = self.s.transforms.get(dim.channel)
-            if not isinstance(rt, RatioTransform):
-                raise StrategyError(f"'{dim.channel}' is not a ratio transform")
-            cols = [self.raw_column(c, dim.compensation_ref) for c in rt.channels]
-            if rows is not None:
-                cols = [c[rows] for c in cols]
-            v = rt.apply(np.column_stack(cols))
-        else:
-            v = self.raw_column(dim.channel, dim.compensation_ref)
-            if rows is not None:
-                v = v[rows]
-        if dim.transform_ref is not None:
-            if dim.transform_ref not in self.s.transforms:
-                raise StrategyError(f"unknown transform '{dim.transform_ref}'")
-            v = self.s.transforms[dim.transform_ref].apply(v)
-        return v
-
-    def column(self, dim: Dimension, rows: np.ndarray | None = None) -> np.ndarray:
-        """Values of a gate dimension for ``rows`` (all events if None); all events' values are cached."""
-        if dim.transform_ref is None and not dim.ratio:
-            col = self.raw_column(dim.channel, dim.compensation_ref)
-            return col if rows is None else col[rows]
-        key = _dim_key(dim)
-        vals = self._full.get(key)
-        if vals is None:
-            if rows is not None:
-                return self._transformed(dim, rows)
-            vals = self._full[key] = self._transformed(dim, None)
-        return vals if rows is None else vals[rows]
-
-    def coordinates(self, gate: Gate, rows: np.ndarray | None = None) -> np.ndarray:
-        cols = [self.column(d, rows) for d in gate.dimensions]
-        if not cols:
-            return np.empty((self.n if rows is None else len(rows), 0))
-        return np.column_stack(cols)
-
-    def rows(self, pid: str) -> np.ndarray:
-        """Ascending indices of the events of population ``pid`` (evaluated already)."""
-        r = self._rows.get(pid)
-        if r is None:
-            r = self._rows[pid] = np.flatnonzero(self.membership[pid])
-        return r
-
-    def values(self, dim: Dimension, pid: str | None) -> np.ndarray:
-        """Values of a dimension for the events of population ``pid`` (None = all events)."""
-        if pid is None:
-            return self.column(dim)
-        key = _dim_key(dim)
-        vals = self._part.get((key, pid))
-        if vals is not None:
-            return vals
-        link = self._within.get(pid)
-        src = None
-        if link is not None:  # the parent's values of this dimension, when already computed
-            src = self._part.get((key, link[0])) if link[0] is not None else self._full.get(key)
-        if src is not None:
-            vals = src[link[1]]
-        elif key in self._full or (dim.transform_ref is None and not dim.ratio):
-            vals = self.column(dim, self.rows(pid))
-        else:
-            vals = self._transformed(dim, self.rows(pid))
-        self._part[(key, pid)] = vals
-        return vals
-
-    def _users(self) -> dict[tuple, int]:
-        """How many gates test each (dimension, parent)."""
-        if self._user_count is None:
-            self._user_count = {}
-            for g in self.s.gates.values():
-                for d in g.dimensions:
-                    k = (_dim_key(d), g.parent_id)
-                    self._user_count[k] = self._user_count.get(k, 0) + 1
-        return self._user_count
-
-    def _cached(self, dim: Dimension, pid: str | None) -> bool:
-        """Whether the values of ``dim`` for ``pid``'s events are at hand without transforming."""
-        key = _dim_key(dim)
-        if key in self._full or (key, pid) in self._part:
-            return True
-        link = self._within.get(pid) if pid is not None else None
-        return link is not None and (key, link[0]) in self._part
-
-    def _rectangle(self, gate: RectangleGate, parent: str | None) -> np.ndarray:
-        """``gate.contains`` on the parent's events; bounds on a monotone scale are tested in raw
-        units unless the transformed values are at hand (:mod:`gating.monotone`)."""
-        inside: np.ndarray | None = None
-        for dim, lo, hi in zip(gate.dimensions, gate.mins, gate.maxs):
-            m = None
-            if (dim.transform_ref is not None and not dim.ratio and not self._cached(dim, parent)
-                    and self._users().get((_dim_key(dim), parent), 0) == 1):  # shared: transform once
-                t = self.s.transforms.get(dim.transform_ref)
-                if t is not None and worth_it(t):  # a column of the events matrix is strided: copy it
-                    raw = np.ascontiguousarray(self.values(Dimension(dim.channel, dim.compensation_ref), parent))
-                    m = bounds_mask(t, raw, lo, hi)
-            if m is None:
-                m = RectangleGate.bounds(self.values(dim, parent), lo, hi)
-            inside = m if inside is None else np.logical_and(inside, m, out=inside)
-        assert inside is not None  # a rectangle has at least one dimension
-        return inside
-
-    def population(self, pid: str) -> np.ndarray:
-        if pid in self.membership:
-            return self.membership[pid]
-        if pid in self._busy:
-            raise StrategyError(f"gate '{pid}' depends on itself")
-        self._busy.add(pid)
-        gate = self.s.gate_of(pid)
-        parent = gate.parent_id
-        if parent is not None:
-            self.population(parent)
-        if isinstance(gate, BooleanGate):
-            m = gate.combine({r: self.population(r) for r, _ in gate.refs})
-            if parent is not None:
-                m = m & self.membership[parent]
-            self.membership[pid] = m
-        else:
-            res = (self._rectangle(gate, parent) if isinstance(gate, RectangleGate) else
-                   gate.contains_columns([self.values(d, parent) for d in gate.dimensions]))
-            parts = res if isinstance(gate, QuadrantGate) else {gate.id: res}
-            for qid, sub in parts.items():
-                sub = np.asarray(sub, dtype=bool)
-                if parent is None:
-                    self.membership[qid] = sub
-                    continue
-                within = np.flatnonzero(sub)
-                rows = self.rows(parent)[within]
-                self._within[qid], self._rows[qid] = (parent, within), rows
-                m = np.zeros(self.n, dtype=bool)
-                m[rows] = True
-                self.membership[qid] = m
-        self._busy.discard(pid)
-        return self.membership[pid]
-
-
-def _dim_key(dim: Dimension) -> tuple:
-    return (dim.channel, dim.compensation_ref, dim.transform_ref, dim.ratio)
 
 
 class GatingStrategy:
@@ -449,20 +235,15 @@ class GatingStrategy:
     def evaluate(self, sample: Any, populations: Iterable[str] | None = None,
                  progress: ProgressCallback | None = None) -> GatingResult:
         """Membership of every population (or of ``populations`` and what they need)."""
-        ev = _Evaluator(self, sample)
         wanted = list(populations) if populations is not None else self.population_ids()
-        total = len(wanted)
-        for i, pid in enumerate(wanted):
-            ev.population(pid)
-            if progress is not None:
-                report(progress, i + 1, total, f"gate {pid}")
-        ordered = [p for p in self.population_ids() if p in ev.membership]
+        membership, n = evaluate_memberships(self, sample, wanted, progress)
+        ordered = [p for p in self.population_ids() if p in membership]
         return GatingResult(
             sample_name=str(getattr(sample, "name", "sample")),
-            membership={p: ev.membership[p] for p in ordered},
+            membership={p: membership[p] for p in ordered},
             paths={p: self.path(p) for p in ordered},
             parents={p: self.parent_of(p) for p in ordered},
-            event_count=ev.n,
+            event_count=n,
             engine=self.counting,
         )
 
