@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import InputError
+from engine.hypergeom import hypergeom_sf
+from engine.multitest import bh_adjust
 
-__all__ = ["read_gmt", "over_representation", "enrichment_table", "RESULT_COLUMNS", "ENRICHMENT_COLUMNS"]
+__all__ = ["read_gmt", "over_representation", "enrichment_table", "SetIndex", "RESULT_COLUMNS", "ENRICHMENT_COLUMNS"]
 
 ENRICHMENT_COLUMNS = ["term", "gene_set", "method", "set_size", "overlap", "p", "fdr", "nes", "leading_edge"]
 
@@ -58,49 +60,75 @@ def read_gmt(path: str | os.PathLike) -> dict[str, set[str]]:
     return sets
 
 
+class SetIndex:
+    """Gene sets restricted to a background, as positions into it (laid end to end), built once
+    for every gene list tested against them: a list's overlaps are then one ``np.add.reduceat``."""
+
+    def __init__(self, background: Iterable[str], gene_sets: dict[str, Iterable[str]], *, min_size: int = 1,
+                 max_size: int | None = None) -> None:
+        self.universe = list(dict.fromkeys(str(g) for g in background))
+        where = {g: i for i, g in enumerate(self.universe)}
+        names, members = [], []
+        for name, genes in gene_sets.items():
+            pos = sorted({where[g] for g in map(str, genes) if g in where})
+            if len(pos) < max(min_size, 1) or (max_size is not None and len(pos) > max_size):  # empty: untestable
+                continue
+            names.append(str(name))
+            members.append(np.asarray(pos, dtype=np.int64))
+        self.names = names
+        self.sizes = np.array([len(m) for m in members], dtype=np.int64)
+        self.members = np.concatenate(members) if members else np.zeros(0, dtype=np.int64)
+        self.starts = np.concatenate(([0], np.cumsum(self.sizes)[:-1])).astype(np.int64)
+
+    def test(self, genes: Iterable[str]) -> pd.DataFrame:
+        """Over-representation of ``genes`` (those outside the background are ignored): :data:`RESULT_COLUMNS`."""
+        if not self.names:
+            return pd.DataFrame({c: pd.Series(dtype=object if c in ("gene_set", "genes") else np.float64)
+                                 for c in RESULT_COLUMNS})
+        where = {g: i for i, g in enumerate(self.universe)}
+        hit = np.zeros(len(self.universe), dtype=bool)
+        hit[[where[g] for g in {str(x) for x in genes} if g in where]] = True
+        in_list = hit[self.members]
+        k = np.add.reduceat(in_list.astype(np.int64), self.starts) if self.members.size else np.zeros(0, np.int64)
+        N, n, K = len(self.universe), int(hit.sum()), self.sizes
+        p = hypergeom_sf(k, N, K, n)
+        expected = n * K / N if N else np.zeros(len(K))
+        num = k * (N - K - n + k).astype(np.float64)
+        den = ((K - k) * (n - k)).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            odds = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(num > 0, np.inf, np.nan))
+        found = self.members[in_list]  # the overlapping genes, set after set, in background order
+        owner = np.repeat(np.arange(len(self.names)), self.sizes)[in_list]
+        listed = [""] * len(self.names)
+        for s, lo, hi in zip(*_runs(owner)):
+            listed[s] = ",".join(sorted(self.universe[i] for i in found[lo:hi]))
+        out = pd.DataFrame({"gene_set": pd.Series(self.names, dtype=object), "size": K, "overlap": k,
+                            "expected": np.asarray(expected, dtype=np.float64), "odds_ratio": odds,
+                            "p_value": p, "p_adj": bh_adjust(p), "genes": pd.Series(listed, dtype=object)})
+        return out.sort_values(["p_value", "gene_set"], kind="mergesort").reset_index(drop=True)
+
+
+def _runs(owner: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(value, start, end) of each run of equal values in ``owner``."""
+    if owner.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    cut = np.flatnonzero(np.diff(owner)) + 1
+    starts = np.concatenate(([0], cut))
+    return owner[starts], starts, np.concatenate((cut, [owner.size]))
+
+
 def over_representation(genes: Iterable[str], background: Iterable[str], gene_sets: dict[str, Iterable[str]],
                         *, min_size: int = 1, max_size: int | None = None) -> pd.DataFrame:
     """Hypergeometric over-representation of ``genes`` in each set, within ``background``.
 
     With N background genes, n of them in the list, K in the set and k in both:
-    ``p = P(X >= k)``, X ~ Hypergeom(N, K, n); ``expected = n K / N``; ``odds_ratio`` is
-    the sample odds ratio k(N-K-n+k) / ((K-k)(n-k)) (inf when a cell is 0); ``p_adj`` is
-    Benjamini-Hochberg over the tested sets. Genes and sets are restricted to the
-    background; sets with fewer than ``min_size`` (or more than ``max_size``) background
-    genes are not tested. Sorted by p-value.
+    ``p = P(X >= k)``, X ~ Hypergeom(N, K, n) (:func:`engine.hypergeom.hypergeom_sf`, equal to
+    ``scipy.stats.hypergeom.sf``); ``expected = n K / N``; ``odds_ratio`` is the sample odds ratio
+    k(N-K-n+k) / ((K-k)(n-k)) (inf when a cell is 0); ``p_adj`` is Benjamini-Hochberg over the
+    tested sets. Genes and sets are restricted to the background; sets with fewer than
+    ``min_size`` (or more than ``max_size``) background genes are not tested. Sorted by p-value.
     """
-    universe = {str(g) for g in background}
-    hits = {str(g) for g in genes} & universe
-    names, sizes, overlaps, members = [], [], [], []
-    for name, members_all in gene_sets.items():
-        s = {str(g) for g in members_all} & universe
-        if len(s) < min_size or (max_size is not None and len(s) > max_size):
-            continue
-        inter = s & hits
-        names.append(str(name))
-        sizes.append(len(s))
-        overlaps.append(len(inter))
-        members.append(",".join(sorted(inter)))
-    N, n = len(universe), len(hits)
-    K = np.asarray(sizes, dtype=np.int64)
-    k = np.asarray(overlaps, dtype=np.int64)
-    if len(names) == 0:
-        return pd.DataFrame({c: pd.Series(dtype=object if c in ("gene_set", "genes") else np.float64)
-                             for c in RESULT_COLUMNS})
-    from scipy import stats  # here, when there is something to test: the import costs 0.3-1 s
-
-    p = stats.hypergeom.sf(k - 1, N, K, n)
-    p = np.clip(p, 0.0, 1.0)
-    expected = n * K / N if N else np.zeros(len(K))
-    num = k * (N - K - n + k).astype(np.float64)
-    den = ((K - k) * (n - k)).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        odds = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(num > 0, np.inf, np.nan))
-    p_adj = stats.false_discovery_control(p, method="bh") if len(p) else p
-    out = pd.DataFrame({"gene_set": pd.Series(names, dtype=object), "size": K, "overlap": k,
-                        "expected": np.asarray(expected, dtype=np.float64), "odds_ratio": odds,
-                        "p_value": p, "p_adj": p_adj, "genes": pd.Series(members, dtype=object)})
-    return out.sort_values(["p_value", "gene_set"], kind="mergesort").reset_index(drop=True)
+    return SetIndex(background, gene_sets, min_size=min_size, max_size=max_size).test(genes)
 
 
 def enrichment_table(results, gene_sets: dict[str, Iterable[str]], *, fdr: float = 0.05, min_size: int = 10,
@@ -109,7 +137,7 @@ def enrichment_table(results, gene_sets: dict[str, Iterable[str]], *, fdr: float
     ``fdr`` (the results' ``fdr``) among all tested genes, BH across sets within a term; one long
     table with :data:`ENRICHMENT_COLUMNS` (``nes`` is empty for ORA; ``leading_edge`` lists the
     called genes in the set, ``;``-separated). Terms without calls give no rows."""
-    universe = [str(g) for g in results.genes]
+    index = None  # built at the first term with calls, then shared
     rows = []
     for term in results.terms:
         if results.term_kinds.get(term) == "cell":
@@ -118,7 +146,8 @@ def enrichment_table(results, gene_sets: dict[str, Iterable[str]], *, fdr: float
         genes = [str(g) for g in called.index[called.to_numpy(dtype=float) <= fdr]]
         if not genes:
             continue
-        ora = over_representation(genes, universe, gene_sets, min_size=min_size, max_size=max_size)
+        index = index or SetIndex(results.genes, gene_sets, min_size=min_size, max_size=max_size)
+        ora = index.test(genes)
         rows.append(pd.DataFrame({"term": term, "gene_set": ora["gene_set"], "method": "ora",
                                   "set_size": ora["size"], "overlap": ora["overlap"], "p": ora["p_value"],
                                   "fdr": ora["p_adj"], "nes": np.nan,
