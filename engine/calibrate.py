@@ -294,11 +294,12 @@ def _null_counts(S: np.ndarray, permuted, n_permutations: int, progress, batch: 
     report(progress, 0, total, f"{n_permutations} permutations")
     while done < n_permutations:
         b = min(batch, n_permutations - done)
-        Sb = permuted(b)
-        Sb.sort(axis=0)
-        for i in range(b):
-            for j in range(g):
-                ge[:, j] += m - np.searchsorted(Sb[:, j, i], sorted_obs[:, j], side="left")
+        Sb = permuted(b)  # m x g x b
+        rows = np.ascontiguousarray(Sb.reshape(m, g * b).T)  # one contiguous row per (term, permutation)
+        rows.sort(axis=1)  # along contiguous memory: several times faster than down a strided column
+        for j in range(g):
+            for i in range(b):
+                ge[:, j] += m - np.searchsorted(rows[j * b + i], sorted_obs[:, j], side="left")
         done += b
         report(progress, done, total, f"permutation {done} of {n_permutations}")
     report(progress, total, total, "calibrated")

@@ -4,15 +4,13 @@ No network: gene sets come from a local ``.gmt`` file (e.g. downloaded once from
 """
 from __future__ import annotations
 
-import gzip
 import os
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-from engine.errors import InputError
+from engine.gmt import GeneSets, read_gmt_sets
 from engine.hypergeom import hypergeom_sf
 from engine.multitest import bh_adjust
 
@@ -24,60 +22,29 @@ RESULT_COLUMNS = ["gene_set", "size", "overlap", "expected", "odds_ratio", "p_va
 
 
 def read_gmt(path: str | os.PathLike) -> dict[str, set[str]]:
-    """Gene sets of a ``.gmt`` file (or ``.gmt.gz``): ``name<TAB>description<TAB>gene...`` per line;
-    lines starting with ``#`` are comments."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", file=str(path))
-    data = path.read_bytes()
-    if path.suffix.lower() == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"not a readable .gz file ({exc})", file=path.name) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"is not UTF-8 text (byte {exc.start})", file=path.name) from None
-    sets: dict[str, set[str]] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):  # whole file at once: 3x faster than by line
-        if not line or line[0] == "#" or line.isspace():
-            continue
-        parts = line.split("\t", 2)
-        if len(parts) < 2 or not parts[0].strip():
-            raise InputError("a .gmt line needs a set name, a description and genes separated by tabs",
-                             file=path.name, row=f"line {lineno}")
-        name = parts[0].strip()
-        if name in sets:
-            raise InputError(f"gene set '{name}' appears twice", file=path.name, row=f"line {lineno}")
-        fields = parts[2] if len(parts) == 3 else ""
-        genes = set(fields.split("\t")) if fields else set()
-        if " " in fields or "" in genes:  # rare: padded or empty fields
-            genes = {g.strip() for g in genes if g.strip()}
-        sets[name] = genes
-    if not sets:
-        raise InputError("contains no gene sets", file=path.name)
-    return sets
+    """Gene sets of a ``.gmt`` file (or ``.gmt.gz``) as ``{name: set of genes}``
+    (:func:`engine.gmt.read_gmt_sets` gives them as arrays)."""
+    return read_gmt_sets(path).as_dict()
 
 
 class SetIndex:
     """Gene sets restricted to a background, as positions into it (laid end to end), built once
     for every gene list tested against them: a list's overlaps are then one ``np.add.reduceat``."""
 
-    def __init__(self, background: Iterable[str], gene_sets: dict[str, Iterable[str]], *, min_size: int = 1,
-                 max_size: int | None = None) -> None:
+    def __init__(self, background: Iterable[str], gene_sets: "GeneSets | dict[str, Iterable[str]]", *,
+                 min_size: int = 1, max_size: int | None = None) -> None:
         self.universe = list(dict.fromkeys(str(g) for g in background))
-        where = {g: i for i, g in enumerate(self.universe)}
-        names, members = [], []
-        for name, genes in gene_sets.items():
-            pos = sorted({where[g] for g in map(str, genes) if g in where})
-            if len(pos) < max(min_size, 1) or (max_size is not None and len(pos) > max_size):  # empty: untestable
-                continue
-            names.append(str(name))
-            members.append(np.asarray(pos, dtype=np.int64))
-        self.names = names
-        self.sizes = np.array([len(m) for m in members], dtype=np.int64)
-        self.members = np.concatenate(members) if members else np.zeros(0, dtype=np.int64)
+        table = gene_sets if isinstance(gene_sets, GeneSets) else GeneSets.from_dict(gene_sets)
+        position = pd.Index(self.universe, dtype=object).get_indexer(table.genes)  # -1: not in the background
+        member = position[table.codes]
+        inside = member >= 0
+        owner = np.repeat(np.arange(len(table), dtype=np.int64), table.sizes)[inside]
+        size = np.bincount(owner, minlength=len(table))
+        tested = (size >= max(min_size, 1)) & (size <= (max_size if max_size is not None else size.max(initial=0)))
+        keep = tested[owner]  # empty sets are never tested
+        self.names = [n for n, t in zip(table.names, tested.tolist()) if t]
+        self.sizes = size[tested].astype(np.int64)
+        self.members = member[inside][keep]
         self.starts = np.concatenate(([0], np.cumsum(self.sizes)[:-1])).astype(np.int64)
 
     def test(self, genes: Iterable[str]) -> pd.DataFrame:
@@ -131,7 +98,7 @@ def over_representation(genes: Iterable[str], background: Iterable[str], gene_se
     return SetIndex(background, gene_sets, min_size=min_size, max_size=max_size).test(genes)
 
 
-def enrichment_table(results, gene_sets: dict[str, Iterable[str]], *, fdr: float = 0.05, min_size: int = 10,
+def enrichment_table(results, gene_sets: "GeneSets | dict[str, Iterable[str]]", *, fdr: float = 0.05, min_size: int = 10,
                      max_size: int | None = 500) -> pd.DataFrame:
     """Over-representation (``method`` "ora") of each covariate and interaction term's calls at
     ``fdr`` (the results' ``fdr``) among all tested genes, BH across sets within a term; one long

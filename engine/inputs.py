@@ -223,7 +223,13 @@ def require_numeric(df: pd.DataFrame, file: str | None = None, *, columns: Seque
 def _all_finite_numbers(df: pd.DataFrame) -> bool:
     """True when every column is numeric (not bool) and every cell finite: one pass, no per-column work."""
     numeric = all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in df.dtypes)
-    return numeric and bool(np.isfinite(df.to_numpy(dtype=np.float64)).all())
+    if not numeric:
+        return False
+    values = df.to_numpy(dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(values.sum()):  # NaN and inf carry into the sum: one pass, no mask
+            return True
+    return bool(np.isfinite(values).all())  # the sum overflowed, or a cell is not finite
 
 
 _EXCEL_DATE = re.compile(r"^(\d{1,2}-(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
@@ -312,12 +318,21 @@ def looks_like_counts(df: pd.DataFrame, *, min_max: float = 100.0) -> bool:
     FastMix expects log-scale expression; counts should be transformed (e.g. log2(x+1)).
     """
     values = df.to_numpy(dtype=np.float64)
-    finite = np.isfinite(values)
-    values = values.ravel() if finite.all() else values[finite]
     if values.size == 0:
         return False
-    return bool(values.min() >= 0 and values.max() >= min_max
-                and np.all(np.abs(values - np.round(values)) < 1e-9))
+    lo = values.min()
+    if not np.isfinite(lo):  # a missing or infinite cell: look at the finite ones only
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return False
+        lo = values.min()
+    if not lo >= 0:  # log-scale data usually stop here, after one pass
+        return False
+    hi = values.max()
+    if not np.isfinite(hi):
+        values = values[np.isfinite(values)]
+        hi = values.max()
+    return bool(hi >= min_max and np.all(np.abs(values - np.round(values)) < 1e-9))
 
 
 _ROUNDING = 0.005  # rows may sum to 100.5 % (per-gate rounding of exported percentages)

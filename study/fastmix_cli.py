@@ -130,10 +130,10 @@ def run_fastmix(expression, proportions, covariates=None, out_dir: str | os.Path
 
         library = library_job.result()
         t2 = time.perf_counter()
-        model.enrichment_ = enrichment(model.results_, library.sets, gsea=gsea_permutations > 0,
+        model.enrichment_ = enrichment(model.results_, library.table, gsea=gsea_permutations > 0,
                                        permutations=gsea_permutations, seed=seed)
         report.setdefault("timings_s", {})["enrichment"] = time.perf_counter() - t2
-        report["gene_sets"] = {"library": library.name, "version": library.version, "sets": len(library.sets),
+        report["gene_sets"] = {"library": library.name, "version": library.version, "sets": len(library.table),
                                "method": METHODS_NOTE if gsea_permutations > 0 else METHODS_NOTE.split("; gsea")[0],
                                "gsea_permutations": gsea_permutations,
                                "rows": {m: int((model.enrichment_["method"] == m).sum()) for m in ("ora", "gsea")}}

@@ -6,12 +6,14 @@ from __future__ import annotations
 import gzip
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
-from engine.enrichment import ENRICHMENT_COLUMNS, enrichment_table, read_gmt
+from engine.enrichment import ENRICHMENT_COLUMNS, enrichment_table
 from engine.errors import InputError
+from engine.gmt import GeneSets, read_gmt_sets
 from engine.progress import ProgressCallback
 
 __all__ = ["BUNDLED", "GeneSetLibrary", "load_library", "resource_dir", "gsea_rankings", "enrichment",
@@ -32,11 +34,18 @@ def resource_dir() -> Path:
 
 @dataclass(frozen=True)
 class GeneSetLibrary:
-    """Named gene sets plus where they come from (``version``: the file's ``#`` header lines)."""
+    """Named gene sets plus where they come from (``version``: the file's ``#`` header lines).
+
+    ``table`` holds them as arrays (:class:`engine.gmt.GeneSets`), as enrichment uses them;
+    ``sets`` as ``{name: set of genes}``, made on first use."""
 
     name: str
     version: str
-    sets: dict
+    table: GeneSets
+
+    @cached_property
+    def sets(self) -> dict[str, set[str]]:
+        return self.table.as_dict()
 
 
 def _header(path: Path) -> str:
@@ -58,9 +67,9 @@ def load_library(spec: str | os.PathLike) -> GeneSetLibrary:
         if not path.is_file():
             raise InputError("the bundled gene-set library is missing", file=str(path),
                              hint="reinstall FastMix Studio, or give a .gmt file")
-        return GeneSetLibrary(key, _header(path), read_gmt(path))
+        return GeneSetLibrary(key, _header(path), read_gmt_sets(path))
     path = Path(spec)
-    return GeneSetLibrary(path.name, _header(path) if path.is_file() else "", read_gmt(path))
+    return GeneSetLibrary(path.name, _header(path) if path.is_file() else "", read_gmt_sets(path))
 
 
 def gsea_rankings(results) -> dict:
@@ -70,7 +79,7 @@ def gsea_rankings(results) -> dict:
     return {t: rnk_scores(results, t) for t in results.terms if results.term_kinds.get(t) != "cell"}
 
 
-def enrichment(results, sets: dict, *, gsea: bool = True, permutations: int = 1000, seed: int = 0,
+def enrichment(results, sets: "GeneSets | dict", *, gsea: bool = True, permutations: int = 1000, seed: int = 0,
                progress: ProgressCallback | None = None) -> pd.DataFrame:
     """ORA of each covariate term's calls and (``gsea``) preranked GSEA of its ranking, in one table
     (:data:`engine.enrichment.ENRICHMENT_COLUMNS`; ``leading_edge`` ``;``-separated), ordered by
@@ -80,7 +89,8 @@ def enrichment(results, sets: dict, *, gsea: bool = True, permutations: int = 10
     ora = enrichment_table(results, sets)
     parts = [ora]
     if gsea and permutations > 0:
-        g = gsea_table(gsea_rankings(results), sets, permutations=permutations, seed=seed, progress=progress)
+        as_dict = sets.as_dict() if isinstance(sets, GeneSets) else sets
+        g = gsea_table(gsea_rankings(results), as_dict, permutations=permutations, seed=seed, progress=progress)
         g["leading_edge"] = [";".join(e) for e in g["leading_edge"]]
         parts.append(g)
     out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else ora

@@ -71,3 +71,30 @@ def test_read_gmt_gz_padded_fields_and_unreadable_files(tmp_path):
     latin.write_bytes("A\td\tG\xe9ne\n".encode("latin-1"))
     with pytest.raises(InputError, match=r"latin.gmt.*not UTF-8 text \(byte 5\)"):
         read_gmt(latin)
+
+
+def test_gene_set_arrays_match_the_dict_and_drop_repeats(tmp_path):
+    from engine.gmt import GeneSets, read_gmt_sets
+
+    p = tmp_path / "sets.gmt"
+    p.write_text("A\td\tG0\tG1\tG0\nB\td\tG2\nC\td\tG1\tG9\n", encoding="utf-8")  # G0 twice in A
+    table = read_gmt_sets(p)
+    assert table.names == ("A", "B", "C") and table.sizes.tolist() == [2, 1, 2]
+    assert table.as_dict() == {"A": {"G0", "G1"}, "B": {"G2"}, "C": {"G1", "G9"}} == read_gmt(p)
+    assert GeneSets.from_dict(table.as_dict()).as_dict() == table.as_dict()
+
+
+def test_set_index_from_arrays_equals_from_dict():
+    from engine.enrichment import SetIndex
+    from engine.gmt import GeneSets
+
+    rng = np.random.default_rng(5)
+    background = [f"G{i}" for i in range(400)]
+    sets = {f"S{j}": {f"G{i}" for i in rng.choice(450, rng.integers(1, 40), replace=False)} for j in range(60)}
+    genes = [f"G{i}" for i in rng.choice(400, 50, replace=False)]
+    a = SetIndex(background, sets, min_size=3, max_size=30).test(genes)
+    b = SetIndex(background, GeneSets.from_dict(sets), min_size=3, max_size=30).test(genes)
+    assert a.equals(b) and len(a) > 20
+    row = a.iloc[0]  # the strongest set, checked by hand
+    members = sets[row["gene_set"]] & set(background)
+    assert row["size"] == len(members) and row["genes"] == ",".join(sorted(members & set(genes)))
