@@ -22,6 +22,7 @@ from .moderate import squeeze_var
 from .multitest import bh_adjust
 from .progress import ProgressCallback, report
 from .robust import RobustMean, robust_mean
+from .tdist import t_two_sided
 
 _STAGES = ("ols", "moments", "initial fit", "detect", "trim", "final fit", "tests")
 
@@ -157,9 +158,7 @@ def _ols(Y: np.ndarray, X: np.ndarray):
     ols_t = np.sqrt(np.outer(rss / d_res, np.diag(XtX_inv)))  # standard errors, in place below
     with np.errstate(divide="ignore", invalid="ignore"):
         np.divide(bhat, ols_t, out=ols_t)  # t statistics
-    np.negative(np.abs(ols_t, out=ols_t), out=ols_t)
-    ols_p = special.stdtr(d_res, ols_t, out=ols_t)  # two-sided: 2 P(T > |t|), in place
-    ols_p *= 2.0
+    ols_p = t_two_sided(ols_t, d_res)  # 2 P(T > |t|): stdtr, tabulated once for large arrays
     B = bhat  # OLS deviations from the grand OLS fit, in place
     B -= beta_ols
     return YX, B, rss, sigma2, beta_ols, ols_p
