@@ -125,17 +125,19 @@ def covariate_groups(n_cells: int, n_cov: int, include_covariate_main: bool) -> 
     return out
 
 
+def _squared_norms(Y: np.ndarray, Qs: list[np.ndarray]) -> np.ndarray:
+    """``|Q'y|^2`` (genes x bases) of every gene for each orthonormal basis: one product with ``Y``
+    for all of them (Fortran order: up to 4x faster in OpenBLAS here), one sum per basis's columns."""
+    YQ = Y @ np.asfortranarray(np.hstack(Qs))
+    np.square(YQ, out=YQ)
+    return np.add.reduceat(YQ, np.cumsum([0] + [Q.shape[1] for Q in Qs[:-1]]), axis=1)
+
+
 def _rss(Y: np.ndarray, yy: np.ndarray, *designs: np.ndarray) -> np.ndarray:
     """Residual sum of squares (genes x designs) of every gene's least-squares fit on each
     design: ``y'y - |Q'y|^2`` with ``X = QR`` (a third of the time of the normal equations, and
-    better conditioned). All designs share one product with ``Y`` (one pass over the genes x
-    samples matrix) and one squared-sum per design's block of columns."""
-    Qs = [np.linalg.qr(X)[0] for X in designs]
-    YQ = Y @ (Qs[0] if len(Qs) == 1 else np.hstack(Qs))
-    np.square(YQ, out=YQ)
-    starts = np.cumsum([0] + [Q.shape[1] for Q in Qs[:-1]])
-    ss = np.add.reduceat(YQ, starts, axis=1)
-    return np.maximum(yy[:, None] - ss, 1e-300)
+    better conditioned); all designs share one pass over the genes x samples matrix."""
+    return np.maximum(yy[:, None] - _squared_norms(Y, [np.linalg.qr(X)[0] for X in designs]), 1e-300)
 
 
 class CellPart:
@@ -152,15 +154,11 @@ class CellPart:
 
     def rss_with(self, Y: np.ndarray, *blocks: np.ndarray) -> np.ndarray:
         """RSS (genes x blocks) of the fits on the cell columns plus each block of columns."""
-        Qs = [np.linalg.qr(B - self.Q @ (self.Q.T @ B))[0] for B in blocks if B.shape[1]]
-        out = np.empty((Y.shape[0], len(blocks)))
-        if Qs:
-            YQ = Y @ np.asfortranarray(np.hstack(Qs))  # OpenBLAS: up to 4x faster than C order here
-            np.square(YQ, out=YQ)
-            starts = np.cumsum([0] + [Q.shape[1] for Q in Qs[:-1]])
-            out[:, [i for i, B in enumerate(blocks) if B.shape[1]]] = self.rss[:, None] - np.add.reduceat(
-                YQ, starts, axis=1)
-        out[:, [i for i, B in enumerate(blocks) if not B.shape[1]]] = self.rss[:, None]
+        filled = [i for i, B in enumerate(blocks) if B.shape[1]]  # an empty block: the cells alone
+        out = np.repeat(self.rss[:, None], len(blocks), axis=1)
+        if filled:
+            Qs = [np.linalg.qr(blocks[i] - self.Q @ (self.Q.T @ blocks[i]))[0] for i in filled]
+            out[:, filled] -= _squared_norms(Y, Qs)
         return np.maximum(out, 1e-300)
 
 
@@ -176,35 +174,33 @@ def _omnibus_rss(Y: np.ndarray, cells: CellPart, designs: list[np.ndarray],
     return rss[:, 0::k], reduced
 
 
+def _variances(rss: np.ndarray, d: int, variance: str):
+    """Per-gene residual variances of RSS (genes, or genes x designs with one fit per design),
+    moderated or pooled, and their degrees of freedom (residual plus prior, as limma's)."""
+    if variance == "moderated":
+        sq = squeeze_var(rss / d, d)
+        return sq.var_post, d + np.minimum(sq.df_prior, 1e6)
+    return np.broadcast_to(np.median(rss, axis=0) / _wh(d), rss.shape), float(d)
+
+
 def omnibus(Y: np.ndarray, cells: CellPart, X: np.ndarray, groups: list[list[int]],
             variance: str) -> tuple[np.ndarray, np.ndarray, float]:
     """Per gene and covariate column: the drop in residual sum of squares when the
     covariate's terms enter the model, in units of the gene's (moderated or pooled)
     residual variance (an F-type statistic times its df); those variances; and their
     degrees of freedom (residual plus prior, as limma's moderated F)."""
-    n, L = X.shape
-    d = n - L
     full, reduced = _omnibus_rss(Y, cells, [X], groups)
     rss = full[:, 0]
-    if variance == "moderated":
-        sq = squeeze_var(rss / d, d)
-        s2, df = sq.var_post, d + min(sq.df_prior, 1e6)
-    else:
-        s2, df = np.full_like(rss, np.median(rss) / _wh(d)), float(d)
-    return (reduced[:, :, 0] - rss[:, None]) / s2[:, None], s2, df
+    s2, df = _variances(rss, X.shape[0] - X.shape[1], variance)
+    return (reduced[:, :, 0] - rss[:, None]) / s2[:, None], s2, float(df)
 
 
 def omnibus_null(Y: np.ndarray, cells: CellPart, designs: list[np.ndarray], groups: list[list[int]],
                  variance: str) -> np.ndarray:
     """:func:`omnibus`'s statistic (m x groups x designs) for several designs at once: one
     product of ``Y`` with every design's bases, one variance fit per design."""
-    n, L = designs[0].shape
-    d = n - L
     full, reduced = _omnibus_rss(Y, cells, designs, groups)
-    if variance == "moderated":
-        s2 = squeeze_var(full / d, d).var_post
-    else:
-        s2 = np.broadcast_to(np.median(full, axis=0) / _wh(d), full.shape)
+    s2, _ = _variances(full, designs[0].shape[0] - designs[0].shape[1], variance)
     return (reduced - full[:, None, :]) / s2[:, None, :]
 
 

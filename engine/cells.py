@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # text a spreadsheet would run
 
 
 def safe_cell(value: Any) -> Any:
     """Text starting with ``= + - @`` (or tab/CR) gets a leading ``'``; other values unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
 

@@ -35,7 +35,8 @@ class SetIndex:
                  min_size: int = 1, max_size: int | None = None) -> None:
         self.universe = list(dict.fromkeys(str(g) for g in background))
         table = gene_sets if isinstance(gene_sets, GeneSets) else GeneSets.from_dict(gene_sets)
-        position = pd.Index(self.universe, dtype=object).get_indexer(table.genes)  # -1: not in the background
+        self._lookup = pd.Index(self.universe, dtype=object)  # positions by gene, a C hash table
+        position = self._lookup.get_indexer(table.genes)  # -1: not in the background
         member = position[table.codes]
         inside = member >= 0
         owner = np.repeat(np.arange(len(table), dtype=np.int64), table.sizes)[inside]
@@ -52,9 +53,9 @@ class SetIndex:
         if not self.names:
             return pd.DataFrame({c: pd.Series(dtype=object if c in ("gene_set", "genes") else np.float64)
                                  for c in RESULT_COLUMNS})
-        where = {g: i for i, g in enumerate(self.universe)}
+        position = self._lookup.get_indexer(pd.Index({str(x) for x in genes}, dtype=object))
         hit = np.zeros(len(self.universe), dtype=bool)
-        hit[[where[g] for g in {str(x) for x in genes} if g in where]] = True
+        hit[position[position >= 0]] = True
         in_list = hit[self.members]
         k = np.add.reduceat(in_list.astype(np.int64), self.starts) if self.members.size else np.zeros(0, np.int64)
         N, n, K = len(self.universe), int(hit.sum()), self.sizes

@@ -14,15 +14,14 @@ in CSV, missing values are empty fields and infinities are written as ``inf``/``
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .cells import safe_cell
+from .cells import FORMULA_START, safe_cell
 from .csvtext import quote_fields
-from .xlsx import header_cells, xml_text
+from .xlsx import header_cells, xml_texts
 
 __all__ = ["FormattedTable", "format_numbers", "int_texts"]
 
@@ -46,10 +45,6 @@ def format_numbers(values: np.ndarray, digits: int | None) -> list[str]:
     return out
 
 
-_XML_SPECIAL = re.compile("[&<>\"\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_FORMULA_START = tuple("=+-@\t\r")
-
-
 _INTS = np.array([str(i) for i in range(1 << 16)], dtype=object)
 
 
@@ -70,13 +65,12 @@ def int_texts(values: np.ndarray) -> list[str]:
 def _text_cells(texts: list[str], as_text: bool) -> tuple[list[str], list[str]]:
     """CSV fields and .xlsx cells of text values (``""`` = an empty cell), in bulk: one scan of
     all of them decides whether any needs neutralising, quoting or escaping (rarely)."""
-    if any(t.startswith(_FORMULA_START) for t in texts):
+    if any(t.startswith(FORMULA_START) for t in texts):
         texts = [safe_cell(t) for t in texts]
     csv = quote_fields(texts, ",")
     style = ' s="2"' if as_text else ""
     head, tail = f'<c t="inlineStr"{style}><is><t xml:space="preserve">', "</t></is></c>"
-    escaped = map(xml_text, texts) if _XML_SPECIAL.search("".join(texts)) else texts
-    xlsx = [head + t + tail if t else _EMPTY_CELL for t in escaped]
+    xlsx = [head + t + tail if t else _EMPTY_CELL for t in xml_texts(texts)]
     return csv, xlsx
 
 

@@ -40,6 +40,14 @@ def xml_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
+_XML_CHANGES = re.compile(_XML_BAD.pattern[:-1] + '&<>"]')  # what xml_text removes or escapes
+
+
+def xml_texts(texts: list[str]) -> list[str]:
+    """:func:`xml_text` of each text; one scan of them all when none needs it (the usual case)."""
+    return list(map(xml_text, texts)) if _XML_CHANGES.search("".join(texts)) else texts
+
+
 _EMPTY = "<c/>"
 
 
@@ -133,8 +141,11 @@ class WorkbookZip:
             if self._added != len(self._names):
                 raise ValueError(f"{self._added} of {len(self._names)} sheets were added")
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._zip.close()
+            self._stop()
+
+    def _stop(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._zip.close()
 
     def __enter__(self) -> "WorkbookZip":
         return self
@@ -143,8 +154,7 @@ class WorkbookZip:
         if kind is None:
             self.close()
         else:  # keep the first error; the partial file is the caller's to discard
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._zip.close()
+            self._stop()
 
 
 def _package_parts(names: list[str]) -> list[tuple[str, str]]:

@@ -34,10 +34,7 @@ ENRICHMENT_FILE = "enrichment.csv"  # when a gene-set library is given
 def _tables(results, folder: Path, report: dict | None, tables: ex.ResultTables,
             enrichment: pd.DataFrame | None = None) -> list[Path]:
     sheets = ex.results_workbook(results, report, tables, enrichment)
-    with ex.open_workbook(folder / "results.xlsx", [name for name, _ in sheets]) as workbook:
-        for _, xml in sheets:  # each sheet compresses (off the GIL) while the next is made
-            workbook.add(xml() if callable(xml) else xml)
-        # ... and the last ones while the CSVs are written
+    with ex.writing_workbook(sheets, folder / "results.xlsx"):  # the last sheets compress meanwhile
         ex.write_csv(results.fixed_effects.reset_index(), folder / "fixed_effects.csv")
         ex.write_csv(pd.DataFrame(results.covariance), folder / "covariance.csv", index=True, index_label="term")
         ex.write_gene_results(results, folder / "gene_results.csv", tables)

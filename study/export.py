@@ -32,7 +32,7 @@ from study.files import atomic_path, write_text
 
 __all__ = [
     "DIGITS", "ResultTables", "safe_cell", "safe_frame", "sheet_names", "file_stem", "term_table",
-    "write_csv", "write_gene_results", "write_results_excel", "results_workbook", "save_workbook", "open_workbook",
+    "write_csv", "write_gene_results", "write_results_excel", "results_workbook", "save_workbook", "writing_workbook",
     "write_term_csvs", "write_rnk", "rnk_scores",
     "write_gene_lists", "write_gmt",
 ]
@@ -166,18 +166,20 @@ Sheet = tuple[str, "str | Callable[[], str]"]  # (name, worksheet XML or a funct
 
 
 @contextmanager
-def open_workbook(path: str | os.PathLike, names: list[str]) -> Iterator[WorkbookZip]:
-    """An atomic .xlsx at ``path`` with sheets ``names``, written as they are added: each is
-    compressed off the GIL while the caller makes the next sheet (or other files)."""
-    with atomic_path(path) as tmp, WorkbookZip(tmp, names) as wb:
-        yield wb
+def writing_workbook(sheets: list[Sheet], path: str | os.PathLike) -> Iterator[None]:
+    """Write ``(sheet name, XML or function making it)`` pairs into ``path``, atomically: each sheet
+    is compressed off the GIL while the next is made, and the ``with`` body runs while the last
+    ones compress; leaving it waits for them."""
+    with atomic_path(path) as tmp, WorkbookZip(tmp, [name for name, _ in sheets]) as wb:
+        for _, xml in sheets:
+            wb.add(xml() if callable(xml) else xml)
+        yield
 
 
 def save_workbook(sheets: list[Sheet], path: str | os.PathLike) -> Path:
     """Write ``(sheet name, XML or function making it)`` pairs into ``path``, atomically."""
-    with open_workbook(path, [name for name, _ in sheets]) as wb:
-        for _, xml in sheets:
-            wb.add(xml() if callable(xml) else xml)
+    with writing_workbook(sheets, path):
+        pass
     return Path(path)
 
 
